@@ -1,0 +1,17 @@
+"""`reconciler sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "not built yet"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    print("reconciler sandbox: not built yet", file=sys.stderr)
+    return 2

@@ -1,0 +1,17 @@
+"""`reconciler status`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "not built yet"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    print("reconciler status: not built yet", file=sys.stderr)
+    return 2

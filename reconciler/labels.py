@@ -1,0 +1,18 @@
+"""Labels and annotations every managed object carries (DESIGN.md, "Objects in the cluster")."""
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "reconciler"
+MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER}"
+
+SPEC_KIND = "mlops/spec-kind"
+SPEC_NAME = "mlops/spec-name"
+SPEC_NAMESPACE = "mlops/spec-namespace"
+RUN_HASH = "mlops/run-hash"
+PIPELINE_STEP = "mlops/pipeline-step"
+ROLE = "mlops/role"
+
+SPEC_HASH = "mlops/spec-hash"
+SOURCE_COMMIT = "mlops/source-commit"
+MODEL_URI = "mlops/model-uri"
+
+FIELD_MANAGER = "reconciler"

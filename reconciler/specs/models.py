@@ -1,0 +1,493 @@
+"""The spec language: pydantic models of every kind users write (DESIGN.md, "Spec format").
+
+YAML uses camelCase; Python attributes are snake_case (``from_training`` <-> ``fromTraining``).
+Unknown fields are rejected everywhere, so a typo is an error rather than a silent default.
+Rules that need more than one spec (references, duplicates, allowed namespaces) live in
+``reconciler.specs.rules``; everything decidable from one document lives here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from reconciler import quantity
+
+API_VERSION = "mlops/v1alpha1"
+API_GROUP_PREFIX = "mlops/"
+
+# Object names derived from spec names must stay within the 63-character label limit:
+# training runs are "<name>-<hash8>", serving adds suffixes such as "-canary" and KServe's
+# "-predictor-<revision>", pipeline steps are "<pipeline>-<step>-<hash8>".
+HASH_SUFFIX_LENGTH = 9
+MAX_TRAINING_NAME = 63 - HASH_SUFFIX_LENGTH
+MAX_SERVING_NAME = 40
+MAX_PIPELINE_STEP_JOB = 63 - HASH_SUFFIX_LENGTH
+MAX_NAME = 63
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+URI_SCHEMES = ("s3://", "gs://", "pvc://", "http://", "https://", "hf://")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        str_strip_whitespace=False,
+    )
+
+
+def _stringify_scalar(value: Any) -> Any:
+    """People write ``lr: 0.01`` and ``debug: true``; Kubernetes wants strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if not DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} must be a DNS-1035 label: lower-case letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit"
+        )
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{value!r} is longer than {MAX_NAME} characters")
+    return value
+
+
+def _quantity(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("must be a Kubernetes quantity such as 500m, 2 or 4Gi")
+    try:
+        return quantity.canonical(value)
+    except quantity.QuantityError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+Name = Annotated[str, AfterValidator(_dns_label)]
+Scalar = Annotated[str, BeforeValidator(_stringify_scalar)]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+def duration_seconds(text: str) -> int:
+    """``90s``, ``30m``, ``2h``, ``1h30m`` -> seconds."""
+    match = DURATION.match(text)
+    if not text or not match:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 30m or 2h")
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+class Metadata(Strict):
+    name: Name
+    namespace: Name | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not LABEL_KEY.match(key) or len(key.rsplit("/", 1)[-1]) > 63:
+                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+            if key.startswith(("mlops/", "app.kubernetes.io/managed-by")):
+                raise ValueError(f"label key {key!r} is reserved for the reconciler")
+            if not LABEL_VALUE.match(item) or len(item) > 63:
+                raise ValueError(f"label value {item!r} is not a valid Kubernetes label value")
+        return value
+
+
+# ---------------------------------------------------------------- shared shapes
+
+
+class KeyRef(Strict):
+    name: NonEmpty
+    key: NonEmpty
+
+
+class SecretEnv(Strict):
+    secret_key_ref: KeyRef
+
+
+class ConfigMapEnv(Strict):
+    config_map_key_ref: KeyRef
+
+
+EnvValue = Annotated[str | SecretEnv | ConfigMapEnv, BeforeValidator(_stringify_scalar)]
+
+
+def _check_env(env: Mapping[str, Any]) -> None:
+    for name in env:
+        if not ENV_NAME.match(name):
+            raise ValueError(
+                f"environment variable name {name!r} must match [A-Za-z_][A-Za-z0-9_]*"
+            )
+
+
+class Resources(Strict):
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    gpu: int = Field(default=0, ge=0, le=64, strict=True)
+
+
+# ---------------------------------------------------------------- serving
+
+
+class TrainingRef(Strict):
+    name: Name
+
+
+class PipelineRef(Strict):
+    name: Name
+    step: Name
+    output: str | None = None
+
+
+class ModelSource(Strict):
+    """Where the served model comes from: exactly one of a URI, a training spec or a step."""
+
+    uri: str | None = None
+    from_training: TrainingRef | None = None
+    from_pipeline: PipelineRef | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(URI_SCHEMES):
+            raise ValueError(f"model URI {value!r} must start with one of {', '.join(URI_SCHEMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        given = [x for x in (self.uri, self.from_training, self.from_pipeline) if x is not None]
+        if len(given) != 1:
+            raise ValueError("exactly one of uri, fromTraining or fromPipeline is required")
+        return self
+
+    @property
+    def is_trained(self) -> bool:
+        return self.uri is None
+
+
+class Autoscaling(Strict):
+    min_replicas: int = Field(default=1, ge=1, strict=True)
+    max_replicas: int = Field(ge=1, strict=True)
+    target_cpu_utilization_percentage: int = Field(default=80, ge=1, le=100, strict=True)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("maxReplicas must be at least minReplicas")
+        return self
+
+
+class Canary(Strict):
+    model: ModelSource
+    traffic_percent: int = Field(ge=0, le=100, strict=True)
+
+
+class Promotion(Strict):
+    metrics: dict[str, float] = Field(min_length=1)
+
+
+Runtime = Literal["deployment", "kserve", "seldon"]
+ModelFormat = Literal[
+    "sklearn", "xgboost", "pytorch", "onnx", "tensorflow", "huggingface", "custom"
+]
+
+
+class ModelDeploymentSpec(Strict):
+    model: ModelSource
+    runtime: Runtime = "deployment"
+    format: ModelFormat = "custom"
+    image: str | None = None
+    replicas: int | None = Field(default=None, ge=0, le=1000, strict=True)
+    autoscaling: Autoscaling | None = None
+    resources: Resources = Field(default_factory=Resources)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    port: int = Field(default=8080, ge=1, le=65535, strict=True)
+    canary: Canary | None = None
+    promotion: Promotion | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_env(value)
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> ModelDeploymentSpec:
+        if self.image is None and (self.runtime == "deployment" or self.format == "custom"):
+            raise ValueError(
+                "image is required for the deployment runtime and for the custom format"
+            )
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError("set either replicas or autoscaling, not both")
+        if self.promotion is not None and not self.model.is_trained:
+            raise ValueError("promotion gates need model.fromTraining or model.fromPipeline")
+        return self
+
+
+class ModelDeployment(Strict):
+    api_version: Literal["mlops/v1alpha1"]
+    kind: Literal["ModelDeployment"]
+    metadata: Metadata
+    spec: ModelDeploymentSpec
+
+    @model_validator(mode="after")
+    def _name_length(self) -> ModelDeployment:
+        if len(self.metadata.name) > MAX_SERVING_NAME:
+            raise ValueError(
+                f"metadata.name must be at most {MAX_SERVING_NAME} characters for a "
+                "ModelDeployment (serving objects add suffixes such as -canary)"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- training
+
+Backend = Literal["job", "pytorchjob", "rayjob"]
+
+
+class Output(Strict):
+    uri: str
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not value.startswith(URI_SCHEMES):
+            raise ValueError(
+                f"output URI {value!r} must start with one of {', '.join(URI_SCHEMES)}"
+            )
+        return value
+
+
+class TrainingJobSpec(Strict):
+    image: NonEmpty
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    backend: Backend = "job"
+    workers: int = Field(default=1, ge=1, le=1000, strict=True)
+    hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
+    output: Output | None = None
+    backoff_limit: int | None = Field(default=None, ge=0, le=100, strict=True)
+    timeout: str | None = None
+    history_limit: int = Field(default=3, ge=1, le=100, strict=True)
+    run_trigger: Scalar | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_env(value)
+        return value
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _hyperparameters(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", name):
+                raise ValueError(
+                    f"hyperparameter name {name!r} must match [A-Za-z_][A-Za-z0-9_.-]*"
+                )
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        if value is not None and duration_seconds(value) <= 0:
+            raise ValueError("timeout must be longer than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _workers(self) -> TrainingJobSpec:
+        if self.workers > 1 and self.backend == "job":
+            raise ValueError("workers > 1 needs a distributed backend (pytorchjob or rayjob)")
+        return self
+
+    @property
+    def timeout_seconds(self) -> int | None:
+        return None if self.timeout is None else duration_seconds(self.timeout)
+
+
+class TrainingJob(Strict):
+    api_version: Literal["mlops/v1alpha1"]
+    kind: Literal["TrainingJob"]
+    metadata: Metadata
+    spec: TrainingJobSpec
+
+    @model_validator(mode="after")
+    def _name_length(self) -> TrainingJob:
+        if len(self.metadata.name) > MAX_TRAINING_NAME:
+            raise ValueError(
+                f"metadata.name must be at most {MAX_TRAINING_NAME} characters for a "
+                "TrainingJob (runs are named <name>-<hash8>)"
+            )
+        return self
+
+
+# ---------------------------------------------------------------- pipelines
+
+
+class PipelineStep(Strict):
+    name: Name
+    image: NonEmpty
+    command: list[str] = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    depends_on: list[str] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_env(value)
+        return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _outputs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, uri in value.items():
+            if not re.match(r"^[a-z][a-z0-9_-]*$", name):
+                raise ValueError(f"output name {name!r} must match [a-z][a-z0-9_-]*")
+            if not uri.startswith(URI_SCHEMES):
+                raise ValueError(
+                    f"output URI {uri!r} must start with one of {', '.join(URI_SCHEMES)}"
+                )
+        return value
+
+
+class PipelineSpec(Strict):
+    steps: list[PipelineStep] = Field(min_length=1)
+    run_trigger: Scalar | None = None
+    history_limit: int = Field(default=3, ge=1, le=100, strict=True)
+
+    @model_validator(mode="after")
+    def _dag(self) -> PipelineSpec:
+        names = [step.name for step in self.steps]
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise ValueError(f"step name {name!r} is used twice")
+            seen.add(name)
+        for step in self.steps:
+            for upstream in step.depends_on:
+                if upstream not in seen:
+                    raise ValueError(f"step {step.name!r} depends on unknown step {upstream!r}")
+                if upstream == step.name:
+                    raise ValueError(f"step {step.name!r} depends on itself")
+        cycle = find_cycle({step.name: step.depends_on for step in self.steps})
+        if cycle:
+            raise ValueError("steps form a cycle: " + " -> ".join(cycle))
+        return self
+
+    def topological_order(self) -> list[PipelineStep]:
+        """Steps ordered so every step comes after its upstreams; ties keep file order."""
+        by_name = {step.name: step for step in self.steps}
+        done: list[str] = []
+        remaining = [step.name for step in self.steps]
+        while remaining:
+            for name in remaining:
+                if all(dep in done for dep in by_name[name].depends_on):
+                    done.append(name)
+                    remaining.remove(name)
+                    break
+        return [by_name[name] for name in done]
+
+
+def find_cycle(graph: Mapping[str, list[str]]) -> list[str]:
+    """A cycle in ``node -> dependencies`` as a closed path of names, or [] when acyclic."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+class Pipeline(Strict):
+    api_version: Literal["mlops/v1alpha1"]
+    kind: Literal["Pipeline"]
+    metadata: Metadata
+    spec: PipelineSpec
+
+    @model_validator(mode="after")
+    def _name_length(self) -> Pipeline:
+        for step in self.spec.steps:
+            if len(self.metadata.name) + 1 + len(step.name) > MAX_PIPELINE_STEP_JOB:
+                raise ValueError(
+                    f"metadata.name plus step name {step.name!r} must be at most "
+                    f"{MAX_PIPELINE_STEP_JOB - 1} characters (step runs are "
+                    "<pipeline>-<step>-<hash8>)"
+                )
+        return self
+
+
+# ---------------------------------------------------------------- repository config
+
+
+class RepoConfig(Strict):
+    """``reconciler.yaml`` at the repository root; every field optional."""
+
+    default_namespace: Name = "default"
+    allowed_namespaces: list[Name] | None = None
+    ignore: list[str] = Field(default_factory=list)
+    status_branch: str = "status"
+
+    @model_validator(mode="after")
+    def _default_allowed(self) -> RepoConfig:
+        allowed = self.allowed_namespaces
+        if allowed is not None and self.default_namespace not in allowed:
+            raise ValueError(
+                f"defaultNamespace {self.default_namespace!r} is not in allowedNamespaces"
+            )
+        return self
+
+
+Spec = Annotated[ModelDeployment | TrainingJob | Pipeline, Field(discriminator="kind")]
+SPEC_ADAPTER: TypeAdapter[ModelDeployment | TrainingJob | Pipeline] = TypeAdapter(Spec)
+SPEC_KINDS = ("ModelDeployment", "TrainingJob", "Pipeline")
+AnySpec = ModelDeployment | TrainingJob | Pipeline
