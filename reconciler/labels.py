@@ -16,3 +16,8 @@ SOURCE_COMMIT = "mlops/source-commit"
 MODEL_URI = "mlops/model-uri"
 
 FIELD_MANAGER = "reconciler"
+OUTPUT_URI = "mlops/output-uri"
+SOURCE_PATH = "mlops/source-path"
+OUTPUTS = "mlops/outputs"
+STABLE_MODEL_URI = "mlops/stable-model-uri"
+CANARY_MODEL_URI = "mlops/canary-model-uri"

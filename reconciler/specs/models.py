@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reconciler import quantity
 
@@ -59,6 +63,15 @@ class Strict(BaseModel):
     )
 
 
+def _fail(loc: tuple[str | int, ...], message: str, value: Any) -> NoReturn:
+    """Fail a model check at ``loc`` (YAML spelling, relative to the model) so the error
+    points at the offending field rather than at the whole model."""
+    error = PydanticCustomError("value_error", "{message}", {"message": message})
+    raise ValidationError.from_exception_data(
+        "spec", [InitErrorDetails(type=error, loc=loc, input=value)]
+    )
+
+
 def _stringify_scalar(value: Any) -> Any:
     """People write ``lr: 0.01`` and ``debug: true``; Kubernetes wants strings."""
     if isinstance(value, bool):
@@ -88,9 +101,12 @@ def _quantity(value: Any) -> str:
         raise ValueError(str(exc)) from None
 
 
-Quantity = Annotated[str, BeforeValidator(_quantity)]
+# json_schema_input_type: what YAML may hold before the validator turns it into a string.
+Quantity = Annotated[str, BeforeValidator(_quantity, json_schema_input_type=str | int | float)]
 Name = Annotated[str, AfterValidator(_dns_label)]
-Scalar = Annotated[str, BeforeValidator(_stringify_scalar)]
+Scalar = Annotated[
+    str, BeforeValidator(_stringify_scalar, json_schema_input_type=str | int | float | bool)
+]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -137,7 +153,33 @@ class ConfigMapEnv(Strict):
     config_map_key_ref: KeyRef
 
 
-EnvValue = Annotated[str | SecretEnv | ConfigMapEnv, BeforeValidator(_stringify_scalar)]
+def _env_kind(value: Any) -> str | None:
+    """Which shape an env value has, so a mistake in one shape is reported only for it."""
+    if isinstance(value, SecretEnv | ConfigMapEnv):
+        return type(value).__name__
+    if not isinstance(value, dict):
+        return "str"
+    if "secretKeyRef" in value or "secret_key_ref" in value:
+        return "SecretEnv"
+    if "configMapKeyRef" in value or "config_map_key_ref" in value:
+        return "ConfigMapEnv"
+    return None
+
+
+EnvValue = Annotated[
+    Annotated[str, Tag("str")]
+    | Annotated[SecretEnv, Tag("SecretEnv")]
+    | Annotated[ConfigMapEnv, Tag("ConfigMapEnv")],
+    Discriminator(
+        _env_kind,
+        custom_error_type="env_value",
+        custom_error_message="must be a string, a secretKeyRef or a configMapKeyRef",
+    ),
+    BeforeValidator(
+        _stringify_scalar,
+        json_schema_input_type=str | int | float | bool | SecretEnv | ConfigMapEnv,
+    ),
+]
 
 
 def _check_env(env: Mapping[str, Any]) -> None:
@@ -196,7 +238,10 @@ class ModelSource(Strict):
 class Autoscaling(Strict):
     min_replicas: int = Field(default=1, ge=1, strict=True)
     max_replicas: int = Field(ge=1, strict=True)
-    target_cpu_utilization_percentage: int = Field(default=80, ge=1, le=100, strict=True)
+    # DESIGN.md spells it like the HPA field it becomes, not as the camel-case generator would.
+    target_cpu_utilization_percentage: int = Field(
+        default=80, ge=1, le=100, strict=True, alias="targetCPUUtilizationPercentage"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
@@ -242,13 +287,19 @@ class ModelDeploymentSpec(Strict):
     @model_validator(mode="after")
     def _rules(self) -> ModelDeploymentSpec:
         if self.image is None and (self.runtime == "deployment" or self.format == "custom"):
-            raise ValueError(
-                "image is required for the deployment runtime and for the custom format"
+            _fail(
+                ("image",),
+                "image is required for the deployment runtime and for the custom format",
+                None,
             )
         if self.replicas is not None and self.autoscaling is not None:
-            raise ValueError("set either replicas or autoscaling, not both")
+            _fail(("autoscaling",), "set either replicas or autoscaling, not both", None)
         if self.promotion is not None and not self.model.is_trained:
-            raise ValueError("promotion gates need model.fromTraining or model.fromPipeline")
+            _fail(
+                ("promotion",),
+                "promotion gates need model.fromTraining or model.fromPipeline",
+                None,
+            )
         return self
 
 
@@ -261,9 +312,11 @@ class ModelDeployment(Strict):
     @model_validator(mode="after")
     def _name_length(self) -> ModelDeployment:
         if len(self.metadata.name) > MAX_SERVING_NAME:
-            raise ValueError(
-                f"metadata.name must be at most {MAX_SERVING_NAME} characters for a "
-                "ModelDeployment (serving objects add suffixes such as -canary)"
+            _fail(
+                ("metadata", "name"),
+                f"must be at most {MAX_SERVING_NAME} characters for a "
+                "ModelDeployment (serving objects add suffixes such as -canary)",
+                self.metadata.name,
             )
         return self
 
@@ -327,7 +380,11 @@ class TrainingJobSpec(Strict):
     @model_validator(mode="after")
     def _workers(self) -> TrainingJobSpec:
         if self.workers > 1 and self.backend == "job":
-            raise ValueError("workers > 1 needs a distributed backend (pytorchjob or rayjob)")
+            _fail(
+                ("workers",),
+                "workers > 1 needs a distributed backend (pytorchjob or rayjob)",
+                self.workers,
+            )
         return self
 
     @property
@@ -344,9 +401,11 @@ class TrainingJob(Strict):
     @model_validator(mode="after")
     def _name_length(self) -> TrainingJob:
         if len(self.metadata.name) > MAX_TRAINING_NAME:
-            raise ValueError(
-                f"metadata.name must be at most {MAX_TRAINING_NAME} characters for a "
-                "TrainingJob (runs are named <name>-<hash8>)"
+            _fail(
+                ("metadata", "name"),
+                f"must be at most {MAX_TRAINING_NAME} characters for a "
+                "TrainingJob (runs are named <name>-<hash8>)",
+                self.metadata.name,
             )
         return self
 
@@ -390,21 +449,27 @@ class PipelineSpec(Strict):
 
     @model_validator(mode="after")
     def _dag(self) -> PipelineSpec:
-        names = [step.name for step in self.steps]
         seen: set[str] = set()
-        for name in names:
-            if name in seen:
-                raise ValueError(f"step name {name!r} is used twice")
-            seen.add(name)
-        for step in self.steps:
-            for upstream in step.depends_on:
+        for index, step in enumerate(self.steps):
+            if step.name in seen:
+                _fail(("steps", index, "name"), f"step name {step.name!r} is used twice", step.name)
+            seen.add(step.name)
+        for index, step in enumerate(self.steps):
+            for position, upstream in enumerate(step.depends_on):
+                loc = ("steps", index, "dependsOn", position)
                 if upstream not in seen:
-                    raise ValueError(f"step {step.name!r} depends on unknown step {upstream!r}")
+                    _fail(loc, f"step {step.name!r} depends on unknown step {upstream!r}", upstream)
                 if upstream == step.name:
-                    raise ValueError(f"step {step.name!r} depends on itself")
+                    _fail(loc, f"step {step.name!r} depends on itself", upstream)
         cycle = find_cycle({step.name: step.depends_on for step in self.steps})
         if cycle:
-            raise ValueError("steps form a cycle: " + " -> ".join(cycle))
+            index = next(i for i, step in enumerate(self.steps) if step.name == cycle[0])
+            position = self.steps[index].depends_on.index(cycle[1])
+            _fail(
+                ("steps", index, "dependsOn", position),
+                "steps form a cycle: " + " -> ".join(cycle),
+                cycle[1],
+            )
         return self
 
     def topological_order(self) -> list[PipelineStep]:
@@ -458,10 +523,12 @@ class Pipeline(Strict):
     def _name_length(self) -> Pipeline:
         for step in self.spec.steps:
             if len(self.metadata.name) + 1 + len(step.name) > MAX_PIPELINE_STEP_JOB:
-                raise ValueError(
-                    f"metadata.name plus step name {step.name!r} must be at most "
+                _fail(
+                    ("metadata", "name"),
+                    f"plus step name {step.name!r} must be at most "
                     f"{MAX_PIPELINE_STEP_JOB - 1} characters (step runs are "
-                    "<pipeline>-<step>-<hash8>)"
+                    "<pipeline>-<step>-<hash8>)",
+                    self.metadata.name,
                 )
         return self
 
@@ -481,8 +548,10 @@ class RepoConfig(Strict):
     def _default_allowed(self) -> RepoConfig:
         allowed = self.allowed_namespaces
         if allowed is not None and self.default_namespace not in allowed:
-            raise ValueError(
-                f"defaultNamespace {self.default_namespace!r} is not in allowedNamespaces"
+            _fail(
+                ("defaultNamespace",),
+                f"{self.default_namespace!r} is not in allowedNamespaces",
+                self.default_namespace,
             )
         return self
 

@@ -1,0 +1,414 @@
+"""Health: one small rule per (group, kind) from a live object to a phase with a reason.
+
+Pure: reads only the object. Every rule tolerates missing or malformed status, because a status
+is written by controllers this project does not control; an object whose status cannot be read
+is Progressing (the controller has not said anything usable yet), never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+
+class Phase(IntEnum):
+    """Phases ordered from best to worst, so the health of many objects is the max of theirs.
+
+    - Succeeded and Ready are done: a finished run, a serving object that serves. Succeeded
+      ranks below Ready so a spec with a finished training run and a serving Deployment reads
+      Ready, the state that still matters.
+    - Progressing: a controller is acting and the object is on its way.
+    - Pending: nothing has started yet (unscheduled, waiting for an input), further from done
+      than Progressing.
+    - Degraded: running, but impaired (crash loops, an autoscaler that cannot scale).
+    - Failed: terminal, needs a person or a new commit.
+
+    ``Invalid`` (specs that do not load) belongs to status, not to live objects, and is not here.
+    Member names are the exact strings written to status files.
+    """
+
+    Succeeded = 0
+    Ready = 1
+    Progressing = 2
+    Pending = 3
+    Degraded = 4
+    Failed = 5
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
+
+@dataclass(frozen=True)
+class Health:
+    phase: Phase
+    reason: str
+    """A CamelCase word for machines, often the controller's own condition reason."""
+    message: str
+    """One human line."""
+
+
+Rule = Callable[[dict[str, Any]], Health]
+
+
+def assess(obj: dict[str, Any]) -> Health:
+    """The health of one live object; kinds without a rule are Ready once they exist."""
+    if not isinstance(obj, dict):
+        return Health(Phase.Progressing, "UnreadableObject", "object is not a mapping")
+    metadata = _map(obj.get("metadata"))
+    if metadata.get("deletionTimestamp"):
+        return Health(Phase.Progressing, "Deleting", "being deleted")
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return Health(Phase.Progressing, "UnreadableObject", "object has no apiVersion and kind")
+    rule = _RULES.get((api_version.rpartition("/")[0], kind))
+    if rule is None:
+        return Health(Phase.Ready, "Exists", "exists")
+    try:
+        return rule(obj)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # The readers below already coerce what they get; this is the last line for shapes
+        # nobody anticipated, so a strange status never stops a reconcile.
+        return Health(Phase.Progressing, "UnreadableStatus", f"status could not be read: {exc}")
+
+
+def worst(healths: Iterable[Health]) -> Health:
+    """The worst of several; the first one wins a tie so the result is stable."""
+    result: Health | None = None
+    for health in healths:
+        if result is None or health.phase > result.phase:
+            result = health
+    return result or Health(Phase.Pending, "NothingToAssess", "nothing to assess")
+
+
+# --- readers that never raise ------------------------------------------------------------------
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    return _map(obj.get("status"))
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    return _map(obj.get("spec"))
+
+
+def _int(value: Any, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return default
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Conditions by type; a malformed entry is skipped rather than trusted."""
+    found: dict[str, dict[str, Any]] = {}
+    conditions = status.get("conditions")
+    if isinstance(conditions, list):
+        for condition in conditions:
+            if isinstance(condition, dict) and isinstance(condition.get("type"), str):
+                found[condition["type"]] = condition
+    return found
+
+
+def _is_true(condition: dict[str, Any] | None) -> bool:
+    return condition is not None and condition.get("status") == "True"
+
+
+def _is_false(condition: dict[str, Any] | None) -> bool:
+    return condition is not None and condition.get("status") == "False"
+
+
+def _from_condition(
+    phase: Phase, condition: dict[str, Any], default_reason: str, default_message: str
+) -> Health:
+    return Health(
+        phase,
+        _str(condition.get("reason")) or default_reason,
+        _str(condition.get("message")) or default_message,
+    )
+
+
+# --- core kinds --------------------------------------------------------------------------------
+
+
+def _deployment(obj: dict[str, Any]) -> Health:
+    # The checks and their order are kubectl rollout status's.
+    spec, status = _spec(obj), _status(obj)
+    generation = _int(_map(obj.get("metadata")).get("generation"))
+    if _int(status.get("observedGeneration")) < generation:
+        return Health(Phase.Progressing, "RolloutNotObserved", "waiting for rollout to be observed")
+    if spec.get("paused") is True:
+        return Health(Phase.Degraded, "Paused", "rollout is paused")
+    progressing = _conditions(status).get("Progressing")
+    if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return _from_condition(
+            Phase.Failed,
+            progressing,
+            "ProgressDeadlineExceeded",
+            "rollout exceeded its progress deadline",
+        )
+    wanted = _int(spec.get("replicas"), default=1)
+    replicas = _int(status.get("replicas"))
+    updated = _int(status.get("updatedReplicas"))
+    available = _int(status.get("availableReplicas"))
+    if updated < wanted:
+        return Health(Phase.Progressing, "Updating", f"{updated} of {wanted} new replicas updated")
+    if replicas > updated:
+        return Health(
+            Phase.Progressing,
+            "TerminatingOldReplicas",
+            f"{replicas - updated} old replicas pending termination",
+        )
+    if available < updated:
+        return Health(
+            Phase.Progressing,
+            "WaitingForAvailable",
+            f"{available} of {updated} updated replicas available",
+        )
+    if wanted == 0:
+        return Health(Phase.Ready, "ScaledToZero", "scaled to zero")
+    return Health(Phase.Ready, "Available", f"{available}/{wanted} replicas ready")
+
+
+def _job(obj: dict[str, Any]) -> Health:
+    status = _status(obj)
+    conditions = _conditions(status)
+    for kind in ("Complete", "SuccessCriteriaMet"):
+        if _is_true(conditions.get(kind)):
+            succeeded = _int(status.get("succeeded"))
+            return _from_condition(
+                Phase.Succeeded, conditions[kind], "Completed", f"{succeeded} pods succeeded"
+            )
+    for kind in ("Failed", "FailureTarget"):
+        if _is_true(conditions.get(kind)):
+            return _from_condition(Phase.Failed, conditions[kind], "Failed", "job failed")
+    if _is_true(conditions.get("Suspended")) or _spec(obj).get("suspend") is True:
+        return Health(Phase.Pending, "Suspended", "job is suspended")
+    active = _int(status.get("active"))
+    if active > 0:
+        return Health(Phase.Progressing, "Running", f"{active} pods running")
+    if _int(status.get("succeeded")) > 0 or _int(status.get("failed")) > 0:
+        return Health(Phase.Progressing, "Running", "between pods")
+    return Health(Phase.Pending, "NotStarted", "no pod started yet")
+
+
+def _service(obj: dict[str, Any]) -> Health:
+    if _spec(obj).get("type") == "LoadBalancer":
+        ingress = _map(_status(obj).get("loadBalancer")).get("ingress")
+        if not isinstance(ingress, list) or not ingress:
+            return Health(
+                Phase.Progressing, "WaitingForLoadBalancer", "waiting for a load balancer address"
+            )
+    return Health(Phase.Ready, "Exists", "service exists")
+
+
+def _hpa_conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    conditions = _conditions(_status(obj))
+    if conditions:
+        return conditions
+    # autoscaling/v1 has no conditions field; the server puts them in an annotation instead.
+    raw = _map(_map(obj.get("metadata")).get("annotations")).get(
+        "autoscaling.alpha.kubernetes.io/conditions"
+    )
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            return {}
+        return _conditions({"conditions": parsed})
+    return {}
+
+
+def _hpa(obj: dict[str, Any]) -> Health:
+    conditions = _hpa_conditions(obj)
+    for kind in ("ScalingActive", "AbleToScale"):
+        if _is_false(conditions.get(kind)):
+            return _from_condition(Phase.Degraded, conditions[kind], kind, "cannot scale")
+    status = _status(obj)
+    current, desired = _int(status.get("currentReplicas")), _int(status.get("desiredReplicas"))
+    return Health(Phase.Ready, "ScalingActive", f"{current} replicas, {desired} desired")
+
+
+# Container waiting reasons that will not clear without a change: the pod is stuck, not starting.
+_STUCK_WAITING = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+
+
+def _stuck_container(status: dict[str, Any]) -> Health | None:
+    for field in ("initContainerStatuses", "containerStatuses"):
+        statuses = status.get(field)
+        if not isinstance(statuses, list):
+            continue
+        for container in statuses:
+            waiting = _map(_map(_map(container).get("state")).get("waiting"))
+            reason = _str(waiting.get("reason"))
+            if reason in _STUCK_WAITING:
+                name = _str(_map(container).get("name")) or "a container"
+                message = _str(waiting.get("message")) or f"{name} is {reason}"
+                return Health(Phase.Degraded, reason, message)
+    return None
+
+
+def _pod(obj: dict[str, Any]) -> Health:
+    status = _status(obj)
+    phase = status.get("phase")
+    reason, message = _str(status.get("reason")), _str(status.get("message"))
+    if phase == "Succeeded":
+        return Health(Phase.Succeeded, reason or "Completed", message or "pod completed")
+    if phase == "Failed":
+        return Health(Phase.Failed, reason or "Failed", message or "pod failed")
+    stuck = _stuck_container(status)
+    if stuck is not None:
+        return stuck
+    conditions = _conditions(status)
+    if phase == "Running":
+        if _is_true(conditions.get("Ready")):
+            return Health(Phase.Ready, "Running", "pod is ready")
+        return Health(Phase.Progressing, "NotReady", "pod is running, not ready yet")
+    if phase == "Pending":
+        scheduled = conditions.get("PodScheduled")
+        if _is_false(scheduled):
+            return _from_condition(Phase.Pending, scheduled, "Unschedulable", "not scheduled")
+        return Health(Phase.Pending, "Pending", message or "pod is starting")
+    if phase == "Unknown":
+        return Health(Phase.Degraded, "Unknown", message or "node lost contact with the pod")
+    return Health(Phase.Progressing, "NoPhase", "pod has no phase yet")
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+# Ready=False reasons that do not clear by waiting. Others (RevisionMissing, IngressNotConfigured,
+# PredictorConfigurationReady...) are steps of a normal rollout.
+_KSERVE_FAILURES = frozenset(
+    {"RevisionFailed", "ContainerMissing", "ExitCode", "ProgressDeadlineExceeded"}
+)
+_KSERVE_FAILED_TRANSITIONS = frozenset({"BlockedByFailedLoad", "InvalidSpec"})
+
+
+def _inference_service(obj: dict[str, Any]) -> Health:
+    status = _status(obj)
+    ready = _conditions(status).get("Ready")
+    if _is_true(ready):
+        url = _str(status.get("url"))
+        return Health(Phase.Ready, "Ready", f"serving at {url}" if url else "serving")
+    model_status = _map(status.get("modelStatus"))
+    if model_status.get("transitionStatus") in _KSERVE_FAILED_TRANSITIONS:
+        failure = _map(model_status.get("lastFailureInfo"))
+        return Health(
+            Phase.Failed,
+            _str(failure.get("reason")) or _str(model_status.get("transitionStatus")),
+            _str(failure.get("message")) or "model failed to load",
+        )
+    if ready is None:
+        return Health(Phase.Progressing, "NotReady", "waiting for the Ready condition")
+    if _is_false(ready) and ready.get("reason") in _KSERVE_FAILURES:
+        return _from_condition(Phase.Failed, ready, "Failed", "inference service failed")
+    return _from_condition(Phase.Progressing, ready, "NotReady", "inference service not ready yet")
+
+
+def _seldon_deployment(obj: dict[str, Any]) -> Health:
+    status = _status(obj)
+    state = status.get("state")
+    description = _str(status.get("description"))
+    if state == "Available":
+        return Health(Phase.Ready, "Available", description or "available")
+    if state == "Failed":
+        return Health(Phase.Failed, "Failed", description or "seldon deployment failed")
+    if state == "Creating":
+        return Health(Phase.Progressing, "Creating", description or "creating")
+    return Health(Phase.Progressing, "NoState", "waiting for a state")
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def _pytorch_job(obj: dict[str, Any]) -> Health:
+    # The training operator keeps every condition it ever set; terminal ones are checked first.
+    conditions = _conditions(_status(obj))
+    rules = (
+        ("Succeeded", Phase.Succeeded, "training finished"),
+        ("Failed", Phase.Failed, "training failed"),
+        ("Suspended", Phase.Pending, "job is suspended"),
+        ("Restarting", Phase.Progressing, "workers are restarting"),
+        ("Running", Phase.Progressing, "training is running"),
+        ("Created", Phase.Pending, "waiting for workers to start"),
+    )
+    for kind, phase, message in rules:
+        if _is_true(conditions.get(kind)):
+            return _from_condition(phase, conditions[kind], kind, message)
+    return Health(Phase.Pending, "NotStarted", "no condition yet")
+
+
+_RAY_JOB_STATUS = {
+    "SUCCEEDED": (Phase.Succeeded, "Succeeded", "job succeeded"),
+    "FAILED": (Phase.Failed, "Failed", "job failed"),
+    "STOPPED": (Phase.Failed, "Stopped", "job was stopped"),
+}
+_RAY_DEPLOYMENT_STATUS = {
+    "Failed": (Phase.Failed, "Failed", "ray job failed"),
+    "ValidationFailed": (Phase.Failed, "ValidationFailed", "ray job spec is invalid"),
+    "Initializing": (Phase.Pending, "Initializing", "ray cluster is starting"),
+    "Waiting": (Phase.Pending, "Waiting", "waiting to be submitted"),
+    "Suspended": (Phase.Pending, "Suspended", "job is suspended"),
+    "Suspending": (Phase.Pending, "Suspending", "job is being suspended"),
+    "Retrying": (Phase.Progressing, "Retrying", "retrying the job"),
+}
+
+
+def _ray_job(obj: dict[str, Any]) -> Health:
+    status = _status(obj)
+    job_status = status.get("jobStatus")
+    deployment_status = status.get("jobDeploymentStatus")
+    detail = _str(status.get("message"))
+    # jobStatus is the Ray job itself; once terminal it outranks the cluster's lifecycle, which
+    # may still be tearing down.
+    if job_status in _RAY_JOB_STATUS:
+        phase, reason, message = _RAY_JOB_STATUS[job_status]
+        return Health(phase, _str(status.get("reason")) or reason, detail or message)
+    if deployment_status in _RAY_DEPLOYMENT_STATUS:
+        phase, reason, message = _RAY_DEPLOYMENT_STATUS[deployment_status]
+        return Health(phase, _str(status.get("reason")) or reason, detail or message)
+    if job_status == "RUNNING":
+        return Health(Phase.Progressing, "Running", detail or "job is running")
+    if deployment_status == "Complete":
+        return Health(Phase.Progressing, "Completing", "waiting for the final job status")
+    if job_status == "PENDING" or deployment_status == "Running":
+        return Health(Phase.Pending, "JobPending", detail or "job submitted, not running yet")
+    return Health(Phase.Pending, "NotStarted", "no status yet")
+
+
+_RULES: dict[tuple[str, str], Rule] = {
+    ("apps", "Deployment"): _deployment,
+    ("batch", "Job"): _job,
+    ("", "Service"): _service,
+    ("autoscaling", "HorizontalPodAutoscaler"): _hpa,
+    ("", "Pod"): _pod,
+    ("serving.kserve.io", "InferenceService"): _inference_service,
+    ("machinelearning.seldon.io", "SeldonDeployment"): _seldon_deployment,
+    ("kubeflow.org", "PyTorchJob"): _pytorch_job,
+    ("ray.io", "RayJob"): _ray_job,
+}

@@ -1,0 +1,37 @@
+"""backend ``job``: one batch/v1 Job per run, named ``<name>-<hash8>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.render.common import TERMINATION_POLICY, Manifest, container
+from reconciler.render.training import TrainingRun
+
+CONTAINER = "train"
+
+
+def render_job(run: TrainingRun) -> list[Manifest]:
+    spec = run.spec.spec
+    body: dict[str, Any] = {"backoffLimit": run.backoff_limit}
+    if spec.timeout_seconds is not None:
+        body["activeDeadlineSeconds"] = spec.timeout_seconds
+    body["template"] = {
+        "metadata": {"labels": run.pod_labels()},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                container(
+                    CONTAINER,
+                    spec.image,
+                    command=spec.command,
+                    args=run.args(),
+                    env=run.env(),
+                    resources=spec.resources,
+                    termination_policy=TERMINATION_POLICY,
+                )
+            ],
+        },
+    }
+    return [
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": run.object_metadata(), "spec": body}
+    ]

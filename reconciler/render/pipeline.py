@@ -1,0 +1,106 @@
+"""kind Pipeline: one batch/v1 Job per step, named ``<pipeline>-<step>-<hash8>``.
+
+A step sees the outputs of every step above it (direct or not, so an evaluation step can read
+both the model and the prepared test split) as ``INPUT_<STEP>_<OUTPUT>``, and its own as
+``OUTPUT_<OUTPUT>``, each with ``{run}`` expanded to the producing step's run name. Which steps
+may start is the engine's business; rendering a step never depends on what has run.
+"""
+
+from __future__ import annotations
+
+from reconciler import labels
+from reconciler.render.common import (
+    TERMINATION_POLICY,
+    Manifest,
+    RenderContext,
+    container,
+    env_list,
+    env_var_suffix,
+    identity_labels,
+    metadata,
+)
+from reconciler.render.identity import canonical_json, step_hashes, step_run_name
+from reconciler.render.training import expand_run
+from reconciler.specs.loaded import LoadedSpec
+from reconciler.specs.models import Pipeline, PipelineStep
+
+CONTAINER = "step"
+
+
+def step_run_names(pipeline: Pipeline) -> dict[str, str]:
+    """Each step's current run name, in topological order."""
+    name = pipeline.metadata.name
+    return {step: step_run_name(name, step, hash8) for step, hash8 in step_hashes(pipeline).items()}
+
+
+def step_outputs(pipeline: Pipeline, step: str) -> dict[str, str]:
+    """A step's outputs with ``{run}`` expanded to its current run name."""
+    run = step_run_names(pipeline)[step]
+    by_name = {item.name: item for item in pipeline.spec.steps}
+    return {output: expand_run(uri, run) for output, uri in by_name[step].outputs.items()}
+
+
+def render_pipeline(loaded: LoadedSpec, ctx: RenderContext, pipeline: Pipeline) -> list[Manifest]:
+    return [render_step(loaded, ctx, step.name) for step in pipeline.spec.topological_order()]
+
+
+def render_step(loaded: LoadedSpec, ctx: RenderContext, step_name: str) -> Manifest:
+    """The Job for one step's current run; the engine creates it once its upstreams succeed."""
+    pipeline = loaded.spec
+    if not isinstance(pipeline, Pipeline):
+        raise TypeError(f"render_step needs a Pipeline, not a {pipeline.kind}")
+    hashes = step_hashes(pipeline)
+    runs = step_run_names(pipeline)
+    by_name = {step.name: step for step in pipeline.spec.steps}
+    step = by_name[step_name]
+    run_labels = {labels.RUN_HASH: hashes[step_name], labels.PIPELINE_STEP: step_name}
+
+    system: list[tuple[str, str]] = []
+    for upstream in _ancestors(pipeline, step):
+        for output in sorted(upstream.outputs):
+            uri = expand_run(upstream.outputs[output], runs[upstream.name])
+            system.append((f"INPUT_{env_var_suffix(upstream.name)}_{env_var_suffix(output)}", uri))
+    outputs = {name: expand_run(uri, runs[step_name]) for name, uri in sorted(step.outputs.items())}
+    system.extend((f"OUTPUT_{env_var_suffix(name)}", uri) for name, uri in outputs.items())
+    # Recorded on the run so what it produced stays known after the spec moves on.
+    annotations = {labels.OUTPUTS: canonical_json(outputs).decode()} if outputs else {}
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata(loaded, ctx, runs[step_name], run_labels, annotations),
+        "spec": {
+            # Steps are runs: the reconciler never retries one, a new run needs a new hash.
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": {**identity_labels(loaded), **run_labels}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        container(
+                            CONTAINER,
+                            step.image,
+                            command=step.command,
+                            args=step.args,
+                            env=env_list(system, step.env),
+                            resources=step.resources,
+                            termination_policy=TERMINATION_POLICY,
+                        )
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _ancestors(pipeline: Pipeline, step: PipelineStep) -> list[PipelineStep]:
+    """Every step ``step`` depends on, directly or not, in topological order."""
+    by_name = {item.name: item for item in pipeline.spec.steps}
+    found: set[str] = set()
+    pending = list(step.depends_on)
+    while pending:
+        name = pending.pop()
+        if name not in found:
+            found.add(name)
+            pending.extend(by_name[name].depends_on)
+    return [item for item in pipeline.spec.topological_order() if item.name in found]

@@ -1,0 +1,74 @@
+"""What every training backend shares: the run's name, metadata, env and arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler import labels
+from reconciler.render.common import (
+    RenderContext,
+    env_list,
+    hyperparameter_args,
+    hyperparameter_env,
+    identity_labels,
+    metadata,
+)
+from reconciler.render.identity import run_hash, run_name
+from reconciler.specs.loaded import LoadedSpec
+from reconciler.specs.models import TrainingJob
+
+
+def expand_run(uri: str, run: str) -> str:
+    return uri.replace("{run}", run)
+
+
+def run_output_uri(training: TrainingJob) -> str | None:
+    """Where the current run of ``training`` writes its model; None without spec.output."""
+    output = training.spec.output
+    if output is None:
+        return None
+    return expand_run(output.uri, run_name(training.metadata.name, run_hash(training)))
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One run of a TrainingJob: the immutable object named ``<name>-<hash8>``."""
+
+    loaded: LoadedSpec
+    ctx: RenderContext
+    spec: TrainingJob
+
+    @property
+    def hash(self) -> str:
+        return run_hash(self.spec)
+
+    @property
+    def name(self) -> str:
+        return run_name(self.spec.metadata.name, self.hash)
+
+    @property
+    def output_uri(self) -> str | None:
+        return run_output_uri(self.spec)
+
+    @property
+    def backoff_limit(self) -> int:
+        # The reconciler never retries a run itself, so no limit in the spec means no retries.
+        limit = self.spec.spec.backoff_limit
+        return 0 if limit is None else limit
+
+    def object_metadata(self) -> dict[str, Any]:
+        annotations = {} if self.output_uri is None else {labels.OUTPUT_URI: self.output_uri}
+        return metadata(self.loaded, self.ctx, self.name, {labels.RUN_HASH: self.hash}, annotations)
+
+    def pod_labels(self) -> dict[str, str]:
+        return {**identity_labels(self.loaded), labels.RUN_HASH: self.hash}
+
+    def env(self) -> list[dict]:
+        spec = self.spec.spec
+        system = [] if self.output_uri is None else [("OUTPUT_URI", self.output_uri)]
+        return env_list(system + hyperparameter_env(spec.hyperparameters), spec.env)
+
+    def args(self) -> list[str]:
+        spec = self.spec.spec
+        return [*spec.args, *hyperparameter_args(spec.hyperparameters)]
