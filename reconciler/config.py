@@ -1,0 +1,176 @@
+"""Settings of ``reconciler run``: one frozen model, built once at the entry point.
+
+Every setting has one name used three ways: the flag ``--status-branch``, the environment
+variable ``RECONCILER_STATUS_BRANCH`` and the key ``statusBranch`` of the ``--config`` YAML file.
+Precedence: flag, then environment, then file, then the default. Nothing below the CLI reads the
+environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reconciler.errors import ConfigError
+
+ENV_PREFIX = "RECONCILER_"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceSettings(_Frozen):
+    repo: str = Field(description="URL or local path of the spec repository")
+    branch: str = Field("main", description="branch holding the specs")
+    status_branch: str | None = Field(
+        None, description="branch receiving status files; default: reconciler.yaml, else status"
+    )
+    interval: float = Field(
+        60.0,
+        gt=0,
+        description="seconds between polls; a fallback, since local repositories are watched "
+        "and remotes can send webhooks",
+    )
+    cache_dir: Path | None = Field(
+        None, description="where the clone is kept between restarts; default: a temporary dir"
+    )
+    token_file: Path | None = Field(None, description="file holding an HTTPS access token")
+    ssh_key_file: Path | None = Field(None, description="file holding an SSH private key")
+
+
+class ClusterSettings(_Frozen):
+    kubeconfig: str | None = Field(None, description="kubeconfig file; default: the usual lookup")
+    context: str | None = Field(None, description="kubeconfig context")
+    in_cluster: bool = Field(False, description="use the pod's service account")
+    apply_concurrency: int = Field(
+        4, ge=1, le=64, description="objects applied at once; the API server's QPS is the limit"
+    )
+    max_prune_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="share of managed objects one commit may delete before the guard holds",
+    )
+
+
+class ServiceSettings(_Frozen):
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="port of /healthz, /readyz and /metrics (0: any)"
+    )
+    once: bool = Field(False, description="reconcile once until settled, then exit")
+    settle_timeout: float = Field(
+        300.0, gt=0, description="seconds --once waits for specs to settle"
+    )
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+
+
+class Settings(_Frozen):
+    source: SourceSettings
+    cluster: ClusterSettings = ClusterSettings()
+    service: ServiceSettings = ServiceSettings()
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # snake_case attribute name
+    section: str
+    help: str
+    kind: type = str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def file_key(self) -> str:
+        head, *rest = self.name.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+
+def _options() -> list[Option]:
+    options = []
+    for section, model in (
+        ("source", SourceSettings),
+        ("cluster", ClusterSettings),
+        ("service", ServiceSettings),
+    ):
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            kind = bool if annotation is bool else str
+            options.append(Option(name, section, info.description or name, kind))
+    return options
+
+
+OPTIONS = _options()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags for every setting, defaulting to None so precedence can tell what was given."""
+    parser.add_argument("--config", help="YAML file of settings (keys in camelCase)")
+    for option in OPTIONS:
+        if option.kind is bool:
+            parser.add_argument(option.flag, action="store_true", default=None, help=option.help)
+        else:
+            parser.add_argument(option.flag, default=None, help=f"{option.help} [{option.env}]")
+
+
+def _parse_bool(value: str, where: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{where}: {value!r} is not a boolean (true or false)")
+
+
+def load_settings(
+    flags: Mapping[str, Any], environ: Mapping[str, str], config_file: str | None = None
+) -> Settings:
+    from_file: dict[str, Any] = {}
+    if config_file:
+        try:
+            loaded = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_file}: must be a mapping of settings")
+        known = {option.file_key for option in OPTIONS}
+        unknown = sorted(set(loaded) - known)
+        if unknown:
+            raise ConfigError(f"{config_file}: unknown setting(s) {', '.join(unknown)}")
+        from_file = loaded
+    sections: dict[str, dict[str, Any]] = {"source": {}, "cluster": {}, "service": {}}
+    origin: dict[str, str] = {}
+    for option in OPTIONS:
+        value: Any = flags.get(option.name)
+        where = option.flag
+        if value is None and option.env in environ:
+            value, where = environ[option.env], option.env
+            if option.kind is bool:
+                value = _parse_bool(value, where)
+        if value is None and option.file_key in from_file:
+            value, where = from_file[option.file_key], f"{config_file}: {option.file_key}"
+        if value is not None:
+            sections[option.section][option.name] = value
+            origin[f"{option.section}.{option.name}"] = where
+    if "repo" not in sections["source"]:
+        raise ConfigError("--repo (or RECONCILER_REPO) is required")
+    try:
+        return Settings.model_validate(sections)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            dotted = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{origin.get(dotted, dotted)}: {error['msg']}")
+        raise ConfigError("; ".join(problems)) from None
