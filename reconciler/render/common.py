@@ -16,7 +16,14 @@ from reconciler import labels
 from reconciler.errors import RenderError
 from reconciler.render.identity import spec_hash
 from reconciler.specs.loaded import LoadedSpec
-from reconciler.specs.models import ConfigMapEnv, EnvValue, ModelSource, Resources, SecretEnv
+from reconciler.specs.models import (
+    ConfigMapEnv,
+    EnvValue,
+    ModelSource,
+    Resources,
+    SecretEnv,
+    hyperparameter_env_name,
+)
 
 Manifest = dict[str, Any]
 
@@ -77,9 +84,10 @@ def env_list(system: Sequence[tuple[str, str]], user: Mapping[str, EnvValue]) ->
     """The reconciler's own variables first (so user values can refer to them with $(NAME)),
     then the user's in the order written.
 
-    A name set twice is an error rather than a silent winner (``l.r`` and ``l-r`` both become
-    ``HP_L_R``; a user ``MODEL_URI`` would shadow the served model), and server-side apply
-    rejects duplicate keys in a list merged by name anyway.
+    Two pipeline outputs can still map to one name (step ``a-b`` output ``c`` and step ``a``
+    output ``b-c`` both give ``INPUT_A_B_C``): that is an error rather than a silent winner, and
+    server-side apply rejects duplicate keys in a list merged by name anyway. User names cannot
+    clash: the models reserve every name and prefix the reconciler sets.
     """
     result: list[dict] = []
     seen: set[str] = set()
@@ -88,11 +96,7 @@ def env_list(system: Sequence[tuple[str, str]], user: Mapping[str, EnvValue]) ->
             raise RenderError(f"two spec entries become the same env variable {name}")
         seen.add(name)
         result.append({"name": name, "value": value})
-    for name, value in user.items():
-        if name in seen:
-            raise RenderError(f"env {name} is set by the reconciler and cannot be set in the spec")
-        seen.add(name)
-        result.append(_env_entry(name, value))
+    result.extend(_env_entry(name, value) for name, value in user.items())
     return result
 
 
@@ -155,7 +159,7 @@ def container(
 
 def hyperparameter_env(hyperparameters: Mapping[str, str]) -> list[tuple[str, str]]:
     return [
-        (f"HP_{env_var_suffix(name)}", hyperparameters[name]) for name in sorted(hyperparameters)
+        (hyperparameter_env_name(name), hyperparameters[name]) for name in sorted(hyperparameters)
     ]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from reconciler.errors import RenderError
 from reconciler.render.common import Manifest, container
 from reconciler.render.training import TrainingRun
 
@@ -22,8 +21,6 @@ WORKER_GROUP = "workers"
 
 def render_rayjob(run: TrainingRun) -> list[Manifest]:
     spec = run.spec.spec
-    if not spec.command:
-        raise RenderError("the rayjob backend needs spec.command: it is the job's entrypoint")
     body: dict[str, Any] = {
         "entrypoint": shlex.join([*spec.command, *run.args()]),
         "shutdownAfterJobFinishes": True,

@@ -182,12 +182,28 @@ EnvValue = Annotated[
 ]
 
 
+# Variables the renderer sets itself: a spec that sets them would be silently overridden.
+RESERVED_ENV = frozenset({"MODEL_URI", "OUTPUT_URI", "STORAGE_URI"})
+RESERVED_ENV_PREFIXES = ("HP_", "INPUT_", "OUTPUT_")
+
+
 def _check_env(env: Mapping[str, Any]) -> None:
     for name in env:
         if not ENV_NAME.match(name):
             raise ValueError(
                 f"environment variable name {name!r} must match [A-Za-z_][A-Za-z0-9_]*"
             )
+        if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+            raise ValueError(
+                f"environment variable {name!r} is set by the reconciler "
+                f"({', '.join(sorted(RESERVED_ENV))} and the prefixes "
+                f"{', '.join(RESERVED_ENV_PREFIXES)} are reserved)"
+            )
+
+
+def hyperparameter_env_name(name: str) -> str:
+    """``learning-rate`` -> ``HP_LEARNING_RATE``: how a hyperparameter reaches the container."""
+    return "HP_" + re.sub(r"[-.]", "_", name).upper()
 
 
 class Resources(Strict):
@@ -368,6 +384,14 @@ class TrainingJobSpec(Strict):
                 raise ValueError(
                     f"hyperparameter name {name!r} must match [A-Za-z_][A-Za-z0-9_.-]*"
                 )
+        seen: dict[str, str] = {}
+        for name in value:
+            env_name = hyperparameter_env_name(name)
+            if env_name in seen:
+                raise ValueError(
+                    f"hyperparameters {seen[env_name]!r} and {name!r} both become {env_name}"
+                )
+            seen[env_name] = name
         return value
 
     @field_validator("timeout")
@@ -384,6 +408,12 @@ class TrainingJobSpec(Strict):
                 ("workers",),
                 "workers > 1 needs a distributed backend (pytorchjob or rayjob)",
                 self.workers,
+            )
+        if self.backend == "rayjob" and not self.command:
+            _fail(
+                ("backend",),
+                "the rayjob backend needs a command (it is the Ray entrypoint)",
+                self.backend,
             )
         return self
 

@@ -6,8 +6,8 @@ import dataclasses
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from reconciler.errors import RenderError
 from reconciler.render import render, render_step, run_hash, spec_hash, step_hashes
 from reconciler.render.common import split_replicas
 from tests.render.support import COMMIT, context, loaded, model_deployment, pipeline, training_job
@@ -161,9 +161,11 @@ def test_deployment_canary_with_autoscaling() -> None:
     assert objects["Deployment/server-canary"]["spec"]["replicas"] == 1
 
 
-def test_user_env_may_not_shadow_the_model() -> None:
-    with pytest.raises(RenderError, match="MODEL_URI"):
-        _render(model_deployment(image=SRV, env={"MODEL_URI": "s3://elsewhere/"}))
+@pytest.mark.parametrize("name", ["MODEL_URI", "OUTPUT_URI", "HP_LR", "INPUT_X", "OUTPUT_Y"])
+def test_user_env_may_not_shadow_what_the_reconciler_sets(name: str) -> None:
+    # Refused when the spec is validated, so the error carries the file and line.
+    with pytest.raises(ValidationError, match=f"environment variable '{name}' is set by"):
+        loaded(model_deployment(image=SRV, env={name: "s3://elsewhere/"}))
 
 
 # ---------------------------------------------------------------- kserve
@@ -338,8 +340,8 @@ def test_job_backoff_limit_from_spec() -> None:
 
 
 def test_hyperparameters_that_collide_are_refused() -> None:
-    with pytest.raises(RenderError, match="HP_L_R"):
-        _render(training_job(hyperparameters={"l.r": 1, "l-r": 2}))
+    with pytest.raises(ValidationError, match=r"'l\.r' and 'l-r' both become HP_L_R"):
+        loaded(training_job(hyperparameters={"l.r": 1, "l-r": 2}))
 
 
 @pytest.mark.parametrize(("workers", "worker_replicas"), [(4, 3), (1, None)])
@@ -382,8 +384,8 @@ def test_rayjob(workers: int, group_replicas: int | None) -> None:
 
 
 def test_rayjob_needs_a_command() -> None:
-    with pytest.raises(RenderError, match="entrypoint"):
-        _render(training_job(backend="rayjob", command=[]))
+    with pytest.raises(ValidationError, match="entrypoint"):
+        loaded(training_job(backend="rayjob", command=[]))
 
 
 # ---------------------------------------------------------------- pipeline

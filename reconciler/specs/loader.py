@@ -1,0 +1,490 @@
+"""Every spec of a repository, from a directory or straight from a commit's tree.
+
+What is read: every ``*.yaml``/``*.yml`` file, recursively, except the root ``reconciler.yaml``
+(the repository config) and paths matched by its ``ignore`` globs. Symbolic links and
+submodules are never followed, so a spec cannot pull in a file from outside the repository.
+What counts as a spec: a mapping whose ``apiVersion`` starts with ``mlops/``, or one without
+``apiVersion`` whose ``kind`` is one of ours. Anything else (Kubernetes manifests, CI files) is
+skipped; empty documents too.
+
+A broken ``reconciler.yaml`` is reported at its own location and the defaults apply, so specs
+still load and are still checked: one typo in the config must not turn every spec Invalid. The
+config file is then in ``failed_files``, and callers that must not act beyond the config's
+``allowedNamespaces`` check ``problems`` for it.
+
+Ignore globs (fnmatch, ``*`` also matches ``/``) match a path relative to the root, or any of
+its parent directories; a glob without ``/`` also matches a bare file or directory name, and a
+leading ``**/`` matches at any depth including the root.
+
+Parsing and per-document validation depend only on a file's bytes, so their outcome is cached
+by blob id (``ParseCache``): a commit that changes one file costs the parse of that file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+import os
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pygit2
+from pydantic import ValidationError
+
+from reconciler.errors import SpecProblem
+from reconciler.specs import rules, yamlsafe
+from reconciler.specs.loaded import LoadedSpec, LoadResult, SpecKey
+from reconciler.specs.models import (
+    API_GROUP_PREFIX,
+    API_VERSION,
+    DNS_LABEL,
+    MAX_NAME,
+    SPEC_ADAPTER,
+    SPEC_KINDS,
+    AnySpec,
+    RepoConfig,
+)
+from reconciler.specs.yamlsafe import FieldPath, Mark, format_path, locate
+
+CONFIG_FILE = "reconciler.yaml"
+SPEC_SUFFIXES = (".yaml", ".yml")
+_READABLE_BLOB_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+
+__all__ = [
+    "CONFIG_FILE",
+    "LoadResult",
+    "LoadedSpec",
+    "ParseCache",
+    "SpecKey",
+    "blob_id",
+    "is_ignored",
+    "load_commit",
+    "load_directory",
+    "load_file",
+]
+
+
+# ---------------------------------------------------------------- per-file outcome (cached)
+
+
+@dataclass(frozen=True)
+class _Document:
+    """A document that names a spec, valid or not; ``namespace`` as written (None: default)."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    line: int
+    marks: dict[FieldPath, Mark]  # only rules.LOCATED_PATHS
+    spec: AnySpec | None
+    problems: tuple[SpecProblem, ...]
+    # Specs with the namespace resolved, per default namespace: resolving is not free.
+    resolved: dict[str, AnySpec] = field(default_factory=dict, compare=False)
+
+    def resolved_spec(self, default_namespace: str) -> AnySpec | None:
+        if self.spec is None or self.namespace is not None:
+            return self.spec
+        spec = self.resolved.get(default_namespace)
+        if spec is None:
+            metadata = self.spec.metadata.model_copy(update={"namespace": default_namespace})
+            spec = self.spec.model_copy(update={"metadata": metadata})
+            self.resolved[default_namespace] = spec
+        return spec
+
+
+@dataclass(frozen=True)
+class _FileOutcome:
+    """What one file's bytes say, with ``file`` left empty in every problem."""
+
+    documents: tuple[_Document, ...] = ()
+    # File-level problems and those of documents that name no spec.
+    problems: tuple[SpecProblem, ...] = ()
+
+
+def _outcome(parsed: yamlsafe.ParsedFile) -> _FileOutcome:
+    documents: list[_Document] = []
+    problems = list(parsed.problems)
+    for doc in parsed.documents:
+        named = _document(doc)
+        if isinstance(named, _Document):
+            documents.append(named)
+        else:
+            problems.extend(named)
+    return _FileOutcome(tuple(documents), tuple(problems))
+
+
+def _document(doc: yamlsafe.Document) -> _Document | list[SpecProblem]:
+    value = doc.value
+    if not isinstance(value, dict):
+        return list(doc.problems)  # empty (no problems) or a list/scalar document
+    api_version = value.get("apiVersion")
+    kind = value.get("kind")
+    if api_version is None:
+        if kind not in SPEC_KINDS:
+            return []
+    elif not (isinstance(api_version, str) and api_version.startswith(API_GROUP_PREFIX)):
+        return []
+    spec = None
+    problems = list(doc.problems)
+    if api_version not in (None, API_VERSION):
+        problems.append(
+            _at(doc, ("apiVersion",), f"unsupported apiVersion {api_version!r}; use {API_VERSION}")
+        )
+    if not problems:
+        try:
+            spec = SPEC_ADAPTER.validate_python(value, by_alias=True, by_name=False)
+        except ValidationError as exc:
+            problems.extend(_validation_problems(exc, doc))
+    name, namespace = _naming(value)
+    if kind not in SPEC_KINDS or name is None:
+        return problems
+    marks = {path: doc.marks[path] for path in rules.LOCATED_PATHS if path in doc.marks}
+    return _Document(kind, name, namespace, doc.line, marks, spec, tuple(problems))
+
+
+def _naming(value: dict[Hashable, Any]) -> tuple[str | None, str | None]:
+    """Name and namespace when they are usable as a key (and as a status file path)."""
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        return None, None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not _is_label(name) or not (namespace is None or _is_label(namespace)):
+        return None, None
+    return name, namespace
+
+
+def _is_label(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_NAME and bool(DNS_LABEL.match(value))
+
+
+def _at(doc: yamlsafe.Document, path: FieldPath, message: str) -> SpecProblem:
+    line, column = locate(doc.marks, path)
+    return SpecProblem("", line, column, format_path(path), message)
+
+
+# ---------------------------------------------------------------- pydantic errors
+
+
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _validation_problems(exc: ValidationError, doc: yamlsafe.Document) -> list[SpecProblem]:
+    problems = {}
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        path = _yaml_path(error["loc"], doc.value, error["type"] == "missing")
+        message = _message(error["type"], error["msg"], path, doc.value)
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found") and not path:
+            path = ("kind",)
+        elif error["type"] == "extra_forbidden":
+            # Point at the unknown key itself, named in the message, under its parent.
+            line, column = locate(doc.marks, path)
+            problem = SpecProblem("", line, column, format_path(path[:-1]), message)
+            problems[problem] = None
+            continue
+        problems[_at(doc, path, message)] = None
+    return list(problems)
+
+
+def _yaml_path(loc: tuple[int | str, ...], value: Any, missing: bool) -> FieldPath:
+    """Pydantic's location without the union branch labels it adds (``TrainingJob``, ``str``).
+
+    A component that is neither a key nor an index of the value at that point is a label,
+    except the last one of a ``missing`` error, which names the missing field.
+    """
+    path: list[Hashable] = []
+    for position, part in enumerate(loc):
+        child = _child(value, part)
+        if child is _ABSENT and not (missing and position == len(loc) - 1):
+            continue
+        value = child
+        path.append(part)
+    return tuple(path)
+
+
+_ABSENT = object()
+
+
+def _child(value: Any, part: int | str) -> Any:
+    if isinstance(value, dict):
+        return value.get(part, _ABSENT)
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        return value[part]
+    return _ABSENT
+
+
+def _message(kind: str, message: str, path: FieldPath, value: Any) -> str:
+    if kind == "missing":
+        return "field required"
+    if kind == "extra_forbidden":
+        return f"unknown field {path[-1]!r}" if path else "unknown field"
+    if kind == "union_tag_not_found" and not path:
+        return "field required"
+    if kind == "union_tag_invalid" and not path:
+        return f"unknown kind {value.get('kind')!r}; expected one of {', '.join(SPEC_KINDS)}"
+    for prefix in _PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
+
+
+# ---------------------------------------------------------------- cache
+
+
+def blob_id(data: bytes) -> str:
+    """The Git blob id of ``data``, so a directory and a commit key the cache alike."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+class ParseCache:
+    """Outcomes of parsing and validating files, by blob id.
+
+    Each load keeps only the blobs it saw (``retain``), so the cache never outgrows one tree.
+    ``hits`` and ``misses`` count lookups since creation.
+    """
+
+    def __init__(self) -> None:
+        self._outcomes: dict[str, _FileOutcome] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def outcome(self, blob: str, parse: Callable[[], yamlsafe.ParsedFile]) -> _FileOutcome:
+        cached = self._outcomes.get(blob)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        outcome = _outcome(parse())
+        self._outcomes[blob] = outcome
+        return outcome
+
+    def retain(self, blobs: Collection[str]) -> None:
+        for blob in self._outcomes.keys() - blobs:
+            del self._outcomes[blob]
+
+
+# ---------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One candidate spec file: its path, its blob id and how to parse it on a cache miss."""
+
+    path: str
+    blob: str  # empty when the file is refused unread (too large): nothing to cache
+    parse: Callable[[], yamlsafe.ParsedFile]
+
+
+def is_ignored(path: str, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` (relative, with ``/``) or one of its parent directories is ignored."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: end + 1]) for end in range(len(parts))]
+    for raw in patterns:
+        pattern = raw.rstrip("/")
+        variants = [pattern]
+        if pattern.startswith("**/"):
+            variants.append(pattern[3:])
+        for candidate in candidates:
+            for variant in variants:
+                if fnmatch.fnmatchcase(candidate, variant):
+                    return True
+                if "/" not in variant and fnmatch.fnmatchcase(
+                    candidate.rsplit("/", 1)[-1], variant
+                ):
+                    return True
+    return False
+
+
+def _directory_sources(root: Path, ignore: Sequence[str]) -> Iterator[_Source]:
+    def walk(directory: Path, prefix: str) -> Iterator[_Source]:
+        with os.scandir(directory) as scan:
+            entries = list(scan)
+        for entry in entries:
+            path = prefix + entry.name
+            if entry.is_symlink() or (ignore and is_ignored(path, ignore)):
+                continue
+            if entry.is_dir():
+                if entry.name != ".git":
+                    yield from walk(Path(entry.path), path + "/")
+            elif entry.is_file() and entry.name.endswith(SPEC_SUFFIXES) and path != CONFIG_FILE:
+                yield _file_source(Path(entry.path), path, entry.stat().st_size)
+
+    yield from walk(root, "")
+
+
+def _file_source(file: Path, path: str, size: int) -> _Source:
+    refused = yamlsafe.oversize("", size)
+    if refused is not None:
+        return _Source(path, "", lambda: refused)
+    data = file.read_bytes()
+    return _Source(path, blob_id(data), lambda: yamlsafe.parse(data))
+
+
+def _commit_sources(
+    repo: pygit2.Repository, tree: pygit2.Tree, ignore: Sequence[str]
+) -> Iterator[_Source]:
+    def walk(tree: pygit2.Tree, prefix: str) -> Iterator[_Source]:
+        for entry in tree:
+            path = prefix + (entry.name or "")
+            if ignore and is_ignored(path, ignore):
+                continue
+            if isinstance(entry, pygit2.Tree):
+                yield from walk(entry, path + "/")
+            elif (
+                isinstance(entry, pygit2.Blob)
+                and entry.filemode in _READABLE_BLOB_MODES
+                and path.endswith(SPEC_SUFFIXES)
+                and path != CONFIG_FILE
+            ):
+                yield _blob_source(repo, entry.id, path)
+
+    yield from walk(tree, "")
+
+
+def _blob_source(repo: pygit2.Repository, oid: pygit2.Oid, path: str) -> _Source:
+    def parse() -> yamlsafe.ParsedFile:
+        _, size = repo.odb.read_header(oid)
+        return yamlsafe.oversize("", size) or yamlsafe.parse(repo[oid].data)
+
+    return _Source(path, str(oid), parse)
+
+
+# ---------------------------------------------------------------- config
+
+
+def _config(data: bytes | None) -> tuple[RepoConfig, list[SpecProblem]]:
+    """The repository config, or the defaults and why it could not be used."""
+    if data is None:
+        return RepoConfig(), []
+    parsed = yamlsafe.parse(data, CONFIG_FILE)
+    problems = list(parsed.problems)
+    documents = [doc for doc in parsed.documents if doc.value is not None]
+    for doc in documents:
+        problems.extend(doc.problems)
+    if len(documents) > 1:
+        second = documents[1]
+        problems.append(
+            SpecProblem(CONFIG_FILE, second.line, second.column, "", "expected one document")
+        )
+    if problems:
+        return RepoConfig(), problems
+    if not documents:
+        return RepoConfig(), []
+    try:
+        return RepoConfig.model_validate(documents[0].value, by_alias=True, by_name=False), []
+    except ValidationError as exc:
+        found = _validation_problems(exc, documents[0])
+        return RepoConfig(), [dataclasses.replace(p, file=CONFIG_FILE) for p in found]
+
+
+def _read_config_file(root: Path) -> bytes | None:
+    path = root / CONFIG_FILE
+    if path.is_symlink() or not path.is_file():
+        return None
+    return path.read_bytes()
+
+
+def _read_config_blob(repo: pygit2.Repository, tree: pygit2.Tree) -> bytes | None:
+    if CONFIG_FILE not in tree:
+        return None
+    entry = tree[CONFIG_FILE]
+    if entry.type_str != "blob" or entry.filemode not in _READABLE_BLOB_MODES:
+        return None
+    return repo[entry.id].data
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def load_directory(root: Path, cache: ParseCache | None = None) -> LoadResult:
+    """Every spec under ``root``, a working tree or any directory laid out like a repository."""
+    config, config_problems = _config(_read_config_file(root))
+    sources = list(_directory_sources(root, config.ignore))
+    return _load(sources, config, config_problems, cache)
+
+
+def load_commit(
+    repo: pygit2.Repository,
+    commit: pygit2.Commit | pygit2.Oid | str,
+    cache: ParseCache | None = None,
+) -> LoadResult:
+    """Every spec in ``commit``'s tree, read from the object database (no checkout)."""
+    if isinstance(commit, str):
+        resolved = repo.revparse_single(commit).peel(pygit2.Commit)
+    elif isinstance(commit, pygit2.Oid):
+        resolved = repo[commit].peel(pygit2.Commit)
+    else:
+        resolved = commit
+    tree = resolved.tree
+    config, config_problems = _config(_read_config_blob(repo, tree))
+    sources = list(_commit_sources(repo, tree, config.ignore))
+    return _load(sources, config, config_problems, cache)
+
+
+def load_file(file: Path) -> LoadResult:
+    """One file on its own, with the default config; paths in the result are its bare name.
+
+    References (``fromTraining``, ``fromPipeline``) are not checked: their targets may live in
+    other files. A file named ``reconciler.yaml`` is checked as a repository config instead.
+    """
+    if file.name == CONFIG_FILE:
+        config, problems = _config(file.read_bytes())
+        return LoadResult(
+            config=config,
+            problems=tuple(sorted(problems)),
+            failed_files=frozenset(p.file for p in problems),
+        )
+    source = _file_source(file, file.name, file.stat().st_size)
+    return _load([source], RepoConfig(), [], None, references=False)
+
+
+def _load(
+    sources: Sequence[_Source],
+    config: RepoConfig,
+    config_problems: list[SpecProblem],
+    cache: ParseCache | None,
+    references: bool = True,
+) -> LoadResult:
+    cache = cache if cache is not None else ParseCache()
+    problems = list(config_problems)
+    named: list[rules.Named] = []
+    origins: list[tuple[_Source, _Document]] = []
+    for source in sources:
+        if source.blob:
+            outcome = cache.outcome(source.blob, source.parse)
+        else:
+            outcome = _outcome(source.parse())
+        problems.extend(_stamped(outcome.problems, source.path))
+        for doc in outcome.documents:
+            key = SpecKey(doc.kind, doc.namespace or config.default_namespace, doc.name)
+            spec = doc.resolved_spec(config.default_namespace)
+            named.append(rules.Named(key, source.path, doc.marks, spec))
+            origins.append((source, doc))
+    cache.retain({source.blob for source in sources})
+
+    specs: list[LoadedSpec] = []
+    invalid: dict[SpecKey, list[SpecProblem]] = {}
+    broken = rules.check(named, config, references)
+    for index, (item, (source, doc)) in enumerate(zip(named, origins, strict=True)):
+        found = [*_stamped(doc.problems, source.path), *broken.get(index, ())]
+        if found:
+            invalid.setdefault(item.key, []).extend(found)
+            problems.extend(found)
+        elif item.spec is not None:
+            specs.append(LoadedSpec(item.spec, source.path, doc.line, source.blob))
+    return LoadResult(
+        config=config,
+        specs=tuple(sorted(specs, key=lambda loaded: (loaded.file, loaded.line))),
+        problems=tuple(sorted(problems)),
+        invalid={key: tuple(sorted(found)) for key, found in invalid.items()},
+        failed_files=frozenset(problem.file for problem in problems),
+    )
+
+
+def _stamped(problems: Iterable[SpecProblem], file: str) -> Iterator[SpecProblem]:
+    return (dataclasses.replace(problem, file=file) for problem in problems)
