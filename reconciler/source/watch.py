@@ -1,0 +1,155 @@
+"""Fetch triggers for repositories on local disk: watch the refs, call back once per burst.
+
+A ``git push`` into a bare repository writes ``refs/heads/<b>.lock`` and moves it onto
+``refs/heads/<b>`` (after ``git gc`` the ``packed-refs`` file changes instead), among dozens of
+opened/closed events. Only moves, creations and modifications of a ref or of ``packed-refs`` count,
+and a burst of them (several refs in one push) is coalesced into a single ``on_change`` call.
+The watcher only *triggers*; the fetch decides what actually changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import pygit2
+import structlog
+from pygit2.enums import RepositoryOpenFlag
+from watchdog.events import (
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+
+from reconciler.errors import SourceError
+
+log = structlog.get_logger(__name__)
+
+# Long enough to span one push (milliseconds), short enough not to delay a reconcile noticeably.
+DEFAULT_DEBOUNCE_SECONDS = 0.05
+_RELEVANT = frozenset({EVENT_TYPE_MOVED, EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED})
+
+
+def git_dir(repo_path: Path) -> Path:
+    """The Git directory of a bare or non-bare repository at ``repo_path``."""
+    try:
+        repo = pygit2.Repository(str(repo_path), flags=RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError:
+        raise SourceError(f"{repo_path} is not a Git repository") from None
+    return Path(repo.path).resolve()
+
+
+def is_ref_change(event: FileSystemEvent, gitdir: Path) -> bool:
+    """Whether ``event`` is a ref (or packed-refs) reaching its final name inside ``gitdir``."""
+    if event.event_type not in _RELEVANT or event.is_directory:
+        return False
+    raw = event.dest_path if event.event_type == EVENT_TYPE_MOVED else event.src_path
+    path = Path(raw.decode() if isinstance(raw, bytes) else raw)
+    # Lock files are the writes in progress; the move onto the real name is the change.
+    if path.name.endswith(".lock"):
+        return False
+    try:
+        relative = path.relative_to(gitdir)
+    except ValueError:
+        return False
+    parts = relative.parts
+    return parts == ("packed-refs",) or (len(parts) > 1 and parts[0] == "refs")
+
+
+class _Debouncer:
+    """Calls ``action`` once, ``delay`` seconds after the last of a burst of ``poke()`` calls."""
+
+    def __init__(self, delay: float, action: Callable[[], None]) -> None:
+        self._delay = delay
+        self._action = action
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def poke(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self._delay, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def cancel(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+        try:
+            self._action()
+        except Exception:
+            # A failing callback must not kill future triggers; the caller logs its own details.
+            log.exception("watch.callback_failed")
+
+
+class _RefEventHandler(FileSystemEventHandler):
+    def __init__(self, gitdir: Path, debouncer: _Debouncer) -> None:
+        self._gitdir = gitdir
+        self._debouncer = debouncer
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if is_ref_change(event, self._gitdir):
+            self._debouncer.poke()
+
+
+class RepositoryWatcher:
+    """Calls ``on_change`` (on a timer thread) after refs of a local repository change."""
+
+    def __init__(
+        self,
+        repo_path: Path,
+        on_change: Callable[[], None],
+        debounce: float = DEFAULT_DEBOUNCE_SECONDS,
+    ) -> None:
+        self.git_dir = git_dir(Path(repo_path))
+        self._debouncer = _Debouncer(debounce, on_change)
+        self._observer: Observer | None = None  # type: ignore[valid-type]
+
+    def start(self) -> None:
+        if self._observer is not None:
+            return
+        handler = _RefEventHandler(self.git_dir, self._debouncer)
+        observer = Observer()
+        (self.git_dir / "refs").mkdir(exist_ok=True)
+        observer.schedule(handler, str(self.git_dir / "refs"), recursive=True)
+        # packed-refs is a single file in the Git directory: watch that directory, not below it.
+        observer.schedule(handler, str(self.git_dir), recursive=False)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+        log.info("watch.started", git_dir=str(self.git_dir))
+
+    def stop(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join()
+        self._debouncer.cancel()
+        if observer is not None:
+            log.info("watch.stopped", git_dir=str(self.git_dir))
+
+    def __enter__(self) -> RepositoryWatcher:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

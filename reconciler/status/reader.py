@@ -1,0 +1,138 @@
+"""Read a status branch back: every spec's status and the repository status, for people."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_args
+
+import yaml
+
+from reconciler.errors import SourceError
+from reconciler.source.credentials import Credentials
+from reconciler.source.git import GitSource, tree_entries
+from reconciler.specs.loaded import SpecKey
+from reconciler.specs.models import ModelDeployment, Pipeline, TrainingJob
+from reconciler.status.model import REPOSITORY_FILE, RepositoryStatus, SpecStatus
+
+# Status paths hold the kind in lower case; this gives the spelling people write in specs.
+COLUMNS = ("SPEC", "KIND", "NAMESPACE", "PHASE", "MESSAGE", "SOURCE")
+MAX_MESSAGE = 80  # characters of a message shown in the table; JSON output has all of it
+
+_KINDS = {
+    kind.lower(): kind
+    for model in (ModelDeployment, TrainingJob, Pipeline)
+    for kind in get_args(model.model_fields["kind"].annotation)
+}
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    key: SpecKey
+    path: str
+    status: SpecStatus
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """The status branch at one commit; ``problems`` lists files that could not be read."""
+
+    commit: str
+    repository: RepositoryStatus | None
+    specs: tuple[StatusEntry, ...]
+    problems: tuple[str, ...] = ()
+
+
+def parse_status_files(files: Mapping[str, bytes], commit: str = "") -> StatusSnapshot:
+    """Status files (path -> content) into a snapshot sorted by namespace, kind and name."""
+    repository: RepositoryStatus | None = None
+    specs: list[StatusEntry] = []
+    problems: list[str] = []
+    for path in sorted(files):
+        try:
+            if path == REPOSITORY_FILE:
+                repository = RepositoryStatus.from_yaml(files[path])
+                continue
+            key = spec_key(path)
+            if key is None:
+                continue
+            specs.append(StatusEntry(key, path, SpecStatus.from_yaml(files[path])))
+        except (ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+            problems.append(f"{path}: {exc}")
+    specs.sort(key=lambda e: (e.key.namespace, e.key.kind, e.key.name))
+    return StatusSnapshot(commit, repository, tuple(specs), tuple(problems))
+
+
+def spec_key(path: str) -> SpecKey | None:
+    """The spec a ``<namespace>/<kind>/<name>.yaml`` path belongs to; None for other files."""
+    parts = path.split("/")
+    if len(parts) != 3 or not parts[2].endswith(".yaml"):
+        return None
+    namespace, kind, filename = parts
+    return SpecKey(_KINDS.get(kind, kind), namespace, filename.removesuffix(".yaml"))
+
+
+def read_statuses(
+    url: str,
+    branch: str = "status",
+    cache_dir: Path | None = None,
+    credentials: Credentials | None = None,
+) -> StatusSnapshot:
+    """Fetch ``branch`` of ``url`` (into ``cache_dir``, else a temporary one) and parse it.
+
+    Raises SourceError when the repository or the branch cannot be read.
+    """
+    if cache_dir is not None:
+        return _read(GitSource(url, branch, cache_dir, credentials))
+    with tempfile.TemporaryDirectory(prefix="reconciler-status-") as tmp:
+        return _read(GitSource(url, branch, Path(tmp) / "cache", credentials))
+
+
+def format_table(snapshot: StatusSnapshot) -> str:
+    """One row per spec (SPEC, KIND, NAMESPACE, PHASE, MESSAGE, SOURCE), then the repository."""
+    rows = [
+        (
+            e.key.name,
+            e.key.kind,
+            e.key.namespace,
+            str(e.status.phase),
+            _one_line(e.status.message),
+            e.status.observed_commit[:7],
+        )
+        for e in snapshot.specs
+    ]
+    widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [COLUMNS, *rows]
+    ]
+    repository = snapshot.repository
+    if repository is not None:
+        summary = f"repository: {repository.source_phase} at {repository.source_commit[:7]}"
+        if repository.source_message:
+            summary += f" ({_one_line(repository.source_message)})"
+        lines += ["", summary]
+        lines += [
+            f"  unparsable: {f.file}:{f.line}: {f.message}" for f in repository.unparsable_files
+        ]
+        guard = repository.prune_guard
+        if guard is not None and guard.held:
+            lines.append(f"  prune guard held: {guard.reason}")
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
+
+
+def _read(source: GitSource) -> StatusSnapshot:
+    tip = source.fetch()
+    repo = source.repo
+    try:
+        files = {path: repo[oid].data for path, oid in tree_entries(repo, tip).items()}
+    except (KeyError, ValueError) as exc:
+        raise SourceError(f"cannot read status branch {source.branch!r}: {exc}") from None
+    return parse_status_files(files, str(tip))
