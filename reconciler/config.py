@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reconciler.errors import ConfigError
 
@@ -43,6 +43,25 @@ class SourceSettings(_Frozen):
     )
     token_file: Path | None = Field(None, description="file holding an HTTPS access token")
     ssh_key_file: Path | None = Field(None, description="file holding an SSH private key")
+    webhook_secret_file: Path | None = Field(
+        None,
+        description="file holding the shared secret of POST /hooks/git on the service port "
+        "(needs --metrics-port); unset: no webhook",
+    )
+    verify_commits: bool = Field(
+        False, description="apply a branch tip only when a trusted key signed it"
+    )
+    trusted_keys_dir: Path | None = Field(
+        None,
+        description="directory of trusted public keys for --verify-commits: armored OpenPGP, "
+        "SSH .pub or allowed_signers files",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_verification(self) -> SourceSettings:
+        if self.verify_commits and self.trusted_keys_dir is None:
+            raise ValueError("--verify-commits needs --trusted-keys-dir")
+        return self
 
 
 class ClusterSettings(_Frozen):
