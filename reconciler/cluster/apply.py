@@ -1,0 +1,170 @@
+"""Server-side apply and deletion, with bounded concurrency and retries.
+
+Objects go in the rank order of ``cluster.order`` (namespaces, then training, then serving), one
+kind at a time and several objects of a kind at once. Transient errors (409 Conflict, 429, 5xx,
+dropped connections) are retried with jittered exponential backoff, honouring Retry-After; the
+server's answer is recorded in the watch cache so the watch event it causes is a no-op.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from reconciler.cluster.cache import WatchCache
+from reconciler.cluster.client import APPLY_PATCH, KubeClient
+from reconciler.cluster.discovery import Discovery, NotServed
+from reconciler.cluster.inventory import ObjectRef
+from reconciler.cluster.order import apply_order, prune_order
+from reconciler.errors import ApiError, TransientApiError
+from reconciler.labels import FIELD_MANAGER
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.1  # seconds, doubled per attempt
+    max_delay: float = 10.0  # seconds; also caps a server's Retry-After
+
+    def delay(self, attempt: int, error: TransientApiError) -> float:
+        if error.retry_after is not None:
+            return min(self.max_delay, error.retry_after)
+        return min(self.max_delay, self.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    ref: ObjectRef
+    verb: str  # apply | delete
+    error: str | None = None
+    object: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Writer:
+    def __init__(
+        self,
+        client: KubeClient,
+        discovery: Discovery,
+        cache: WatchCache | None = None,
+        *,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self._client = client
+        self._discovery = discovery
+        self._cache = cache
+        self._concurrency = max(1, concurrency)
+        self._retry = retry or RetryPolicy()
+        self._stopping = stopping or threading.Event()
+
+    def _with_retries(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except TransientApiError as exc:
+                attempt += 1
+                if attempt >= self._retry.attempts or self._stopping.is_set():
+                    raise
+                delay = self._retry.delay(attempt, exc)
+                log.info("api_retry", reason=exc.reason, status=exc.status, retry_in=delay)
+                self._stopping.wait(delay)
+
+    def apply_one(self, obj: dict[str, Any]) -> WriteResult:
+        ref = ObjectRef.from_object(obj)
+        try:
+            resource = self._discovery.resource(ref.api_version, ref.kind)
+            path = resource.object_path(ref.name, ref.namespace or None)
+            live = self._with_retries(
+                lambda: self._client.request(
+                    "PATCH",
+                    path,
+                    query={"fieldManager": FIELD_MANAGER, "force": "true"},
+                    body=obj,
+                    content_type=APPLY_PATCH,
+                )
+            )
+        except (ApiError, NotServed) as exc:
+            log.warning("apply_failed", object=str(ref), reason=str(exc))
+            return WriteResult(ref, "apply", error=str(exc))
+        if self._cache is not None:
+            self._cache.record(live)
+        log.info("applied", object=str(ref))
+        return WriteResult(ref, "apply", object=live)
+
+    def delete_one(self, ref: ObjectRef) -> WriteResult:
+        try:
+            resource = self._discovery.resource(ref.api_version, ref.kind)
+            path = resource.object_path(ref.name, ref.namespace or None)
+            self._with_retries(
+                lambda: self._client.request(
+                    "DELETE", path, body={"propagationPolicy": "Background"}
+                )
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                log.warning("delete_failed", object=str(ref), reason=str(exc))
+                return WriteResult(ref, "delete", error=str(exc))
+        except NotServed as exc:
+            return WriteResult(ref, "delete", error=str(exc))
+        if self._cache is not None:
+            self._cache.forget(ref)
+        log.info("pruned", object=str(ref))
+        return WriteResult(ref, "delete")
+
+    def apply(self, objects: Sequence[dict[str, Any]]) -> list[WriteResult]:
+        ordered = apply_order(list(objects))
+        batches = itertools.groupby(ordered, key=lambda o: (o.get("apiVersion"), o.get("kind")))
+        return self._run_batches([list(batch) for _, batch in batches], self.apply_one)
+
+    def delete(self, refs: Sequence[ObjectRef]) -> list[WriteResult]:
+        ordered = prune_order(list(refs))
+        batches = itertools.groupby(ordered, key=lambda r: (r.api_version, r.kind))
+        return self._run_batches([list(batch) for _, batch in batches], self.delete_one)
+
+    def _run_batches(self, batches: list[list[Any]], call: Callable[[Any], WriteResult]):
+        results: list[WriteResult] = []
+        if not batches:
+            return results
+        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="apply") as pool:
+            for batch in batches:
+                if self._stopping.is_set():
+                    break
+                if len(batch) == 1:
+                    results.append(call(batch[0]))
+                else:
+                    results.extend(pool.map(call, batch))
+        return results
+
+    def ensure_namespace(self, name: str) -> str | None:
+        """Create a missing namespace (never pruned); the error text when that fails."""
+        try:
+            self._with_retries(lambda: self._client.request("GET", f"/api/v1/namespaces/{name}"))
+            return None
+        except ApiError as exc:
+            if exc.status != 404:
+                return str(exc)
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        try:
+            self._with_retries(
+                lambda: self._client.request("POST", "/api/v1/namespaces", body=body)
+            )
+        except ApiError as exc:
+            if exc.reason != "AlreadyExists":
+                return str(exc)
+        log.info("namespace_created", namespace=name)
+        return None

@@ -1,0 +1,252 @@
+"""A watch-backed cache of the objects reconciler manages.
+
+Each watched kind is listed once (pages of 500) and then followed by a watch from the list's
+resourceVersion; a 410 Expired relists. Plans read from here, so a reconcile with nothing to do
+makes no API request at all. Our own writes are recorded with ``record`` from the server's answer,
+which makes the watch event they cause a no-op instead of another reconcile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from reconciler.cluster.client import KubeClient
+from reconciler.cluster.discovery import Discovery, NotServed, Resource
+from reconciler.cluster.inventory import ObjectRef, owner_spec
+from reconciler.errors import ApiError
+
+log = structlog.get_logger(__name__)
+
+SpecOwner = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED
+    object: dict[str, Any]
+
+    @property
+    def owner(self) -> SpecOwner | None:
+        return owner_spec(self.object)
+
+
+class WatchCache:
+    def __init__(
+        self,
+        client: KubeClient,
+        discovery: Discovery,
+        kinds: Iterable[tuple[str, str]],
+        selector: str,
+        on_event: Callable[[WatchEvent], None] = lambda event: None,
+        watch_timeout: int = 300,
+    ) -> None:
+        self._client = client
+        self._discovery = discovery
+        self._kinds = tuple(kinds)
+        self._selector = selector
+        self._on_event = on_event
+        self._watch_timeout = watch_timeout
+        self._lock = threading.Lock()
+        self._objects: dict[ObjectRef, dict[str, Any]] = {}
+        self._by_owner: dict[SpecOwner, set[ObjectRef]] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._served: list[Resource] = []
+
+    # ------------------------------------------------------------------ reading
+
+    def objects(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._objects.values())
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        with self._lock:
+            return self._objects.get(ref)
+
+    def owned_by(self, owner: SpecOwner) -> list[dict[str, Any]]:
+        with self._lock:
+            refs = self._by_owner.get(owner, ())
+            return [self._objects[ref] for ref in sorted(refs)]
+
+    def owners(self) -> set[SpecOwner]:
+        with self._lock:
+            return set(self._by_owner)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._objects)
+
+    @property
+    def served_kinds(self) -> list[tuple[str, str]]:
+        return [(r.api_version, r.kind) for r in self._served]
+
+    # ------------------------------------------------------------------ writing
+
+    def record(self, obj: dict[str, Any]) -> None:
+        """Store the server's answer to our own write."""
+        self._store(obj)
+
+    def forget(self, ref: ObjectRef) -> None:
+        with self._lock:
+            self._remove_locked(ref)
+
+    def _store(self, obj: dict[str, Any]) -> bool:
+        """Store ``obj``; False when the cache already held this exact resourceVersion."""
+        ref = ObjectRef.from_object(obj)
+        with self._lock:
+            old = self._objects.get(ref)
+            if old is not None and _rv(old) == _rv(obj):
+                return False
+            if old is not None:
+                self._unindex_locked(ref, old)
+            self._objects[ref] = obj
+            owner = owner_spec(obj)
+            if owner is not None:
+                self._by_owner.setdefault(owner, set()).add(ref)
+            return True
+
+    def _remove_locked(self, ref: ObjectRef) -> dict[str, Any] | None:
+        old = self._objects.pop(ref, None)
+        if old is not None:
+            self._unindex_locked(ref, old)
+        return old
+
+    def _unindex_locked(self, ref: ObjectRef, obj: dict[str, Any]) -> None:
+        owner = owner_spec(obj)
+        if owner is not None and owner in self._by_owner:
+            self._by_owner[owner].discard(ref)
+            if not self._by_owner[owner]:
+                del self._by_owner[owner]
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """List every served kind (so the first plan sees the cluster), then watch each."""
+        self._served = []
+        for api_version, kind in self._kinds:
+            try:
+                self._served.append(self._discovery.resource(api_version, kind))
+            except NotServed:
+                log.info("kind_not_served", api_version=api_version, kind=kind)
+        for resource in self._served:
+            version = self._list(resource)
+            thread = threading.Thread(
+                target=self._follow,
+                args=(resource, version),
+                name=f"watch-{resource.plural}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _list(self, resource: Resource) -> str:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {"labelSelector": self._selector, "limit": 500}
+        while True:
+            page = self._client.request("GET", resource.collection_path(), query=query)
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                break
+            query = {**query, "continue": token}
+        fresh = {ObjectRef.from_object(item): item for item in items}
+        with self._lock:
+            stale = [
+                ref
+                for ref in self._objects
+                if (ref.api_version, ref.kind) == (resource.api_version, resource.kind)
+                and ref not in fresh
+            ]
+            removed = [self._remove_locked(ref) for ref in stale]
+        for item in fresh.values():
+            if self._store(item):
+                self._on_event(WatchEvent("ADDED", item))
+        for old in removed:
+            if old is not None:
+                self._on_event(WatchEvent("DELETED", old))
+        return str(page.get("metadata", {}).get("resourceVersion", ""))
+
+    def _follow(self, resource: Resource, version: str) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                version = self._watch_once(resource, version)
+                failures = 0
+            except _Expired:
+                log.info("watch_expired", kind=resource.kind)
+                version = self._relist(resource, version)
+            except ApiError as exc:
+                failures += 1
+                delay = min(30.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0)
+                log.warning("watch_failed", kind=resource.kind, reason=str(exc), retry_in=delay)
+                if self._stop.wait(delay):
+                    return
+                version = self._relist(resource, version)
+
+    def _relist(self, resource: Resource, version: str) -> str:
+        try:
+            return self._list(resource)
+        except ApiError as exc:
+            log.warning("relist_failed", kind=resource.kind, reason=str(exc))
+            return version
+
+    def _watch_once(self, resource: Resource, version: str) -> str:
+        query = {
+            "watch": "true",
+            "labelSelector": self._selector,
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": self._watch_timeout,
+        }
+        for event in self._client.stream(
+            resource.collection_path(), query, read_timeout=self._watch_timeout + 30
+        ):
+            if self._stop.is_set():
+                break
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise _Expired()
+                raise ApiError(int(obj.get("code") or 500), str(obj.get("reason")), "watch error")
+            new_version = obj.get("metadata", {}).get("resourceVersion")
+            if new_version:
+                version = str(new_version)
+            if kind == "BOOKMARK":
+                continue
+            obj.setdefault("apiVersion", resource.api_version)
+            obj.setdefault("kind", resource.kind)
+            if kind == "DELETED":
+                with self._lock:
+                    old = self._remove_locked(ObjectRef.from_object(obj))
+                if old is not None:
+                    self._on_event(WatchEvent("DELETED", obj))
+            elif self._store(obj):
+                self._on_event(WatchEvent(str(kind), obj))
+        return version
+
+    def join(self, timeout: float = 1.0) -> None:
+        for thread in self._threads:
+            with contextlib.suppress(RuntimeError):
+                thread.join(timeout)
+
+
+class _Expired(Exception):
+    pass
+
+
+def _rv(obj: dict[str, Any]) -> str | None:
+    return obj.get("metadata", {}).get("resourceVersion")

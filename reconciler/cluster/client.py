@@ -1,0 +1,162 @@
+"""The one boundary between reconciler and the Kubernetes API.
+
+Requests go through the official ``kubernetes`` client's ApiClient (its kubeconfig, auth and
+connection pool), but bodies are read as plain JSON dicts: the loop works on manifests, not on
+generated model classes. Every failure becomes an ``ApiError`` here, chosen from the HTTP status,
+so nothing above this module sees urllib3 or ``ApiException``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from reconciler.errors import ApiError, ConfigError, PermanentApiError, TransientApiError
+
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+# 409 is retried only when the server says the object changed under us; AlreadyExists and
+# FieldManagerConflict will not resolve themselves.
+TRANSIENT_REASONS = frozenset({"Conflict", "ServerTimeout", "Timeout", "TooManyRequests"})
+TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the API is: built once at the entry point from kubeconfig or in-cluster config."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+
+
+def api_client_for(connection: Connection) -> k8s.ApiClient:
+    try:
+        if connection.in_cluster:
+            configuration = k8s.Configuration()
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return k8s.ApiClient(configuration)
+        return k8s_config.new_client_from_config(
+            config_file=connection.kubeconfig, context=connection.context
+        )
+    except (k8s_config.ConfigException, OSError, TypeError, ValueError) as exc:
+        where = connection.kubeconfig or "the default kubeconfig"
+        raise ConfigError(f"cannot load Kubernetes configuration from {where}: {exc}") from exc
+
+
+def error_from_response(status: int, body: bytes, retry_after: str | None) -> ApiError:
+    """Choose the exception class from a non-2xx answer; only the Status message is kept."""
+    reason, message = "Unknown", body[:200].decode("utf-8", "replace")
+    try:
+        payload = json.loads(body)
+        if isinstance(payload, dict):
+            reason = str(payload.get("reason") or reason)
+            message = str(payload.get("message") or message)
+    except ValueError:
+        pass
+    if status in TRANSIENT_CODES or (status == 409 and reason in TRANSIENT_REASONS):
+        delay: float | None = None
+        if retry_after:
+            try:
+                delay = max(0.0, float(retry_after))
+            except ValueError:
+                delay = None
+        return TransientApiError(status, reason, message, retry_after=delay)
+    return PermanentApiError(status, reason, message)
+
+
+class KubeClient:
+    """Plain-JSON requests against the API server, with one error vocabulary."""
+
+    def __init__(self, api_client: k8s.ApiClient, request_timeout: float = 30.0) -> None:
+        self._api = api_client
+        self._timeout = request_timeout
+
+    @classmethod
+    def connect(cls, connection: Connection) -> KubeClient:
+        return cls(api_client_for(connection))
+
+    @property
+    def host(self) -> str:
+        return str(self._api.configuration.host)
+
+    def close(self) -> None:
+        self._api.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: float | tuple[float, float] | None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        elif body is not None:
+            headers["Content-Type"] = "application/json"
+        url_path = path + ("?" + urlencode(query, doseq=True) if query else "")
+        _, url, headers, _, _ = self._api.param_serialize(
+            method, url_path, header_params=headers, auth_settings=["BearerToken"]
+        )
+        try:
+            return self._api.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
+            )
+        except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
+            raise TransientApiError(0, "ConnectionError", type(exc).__name__) from exc
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        response = self._send(method, path, query, body, content_type, self._timeout)
+        try:
+            data = response.read()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientApiError(0, "ConnectionError", type(exc).__name__) from exc
+        if response.status >= 400:
+            raise error_from_response(response.status, data, response.getheader("Retry-After"))
+        if not data:
+            return {}
+        return json.loads(data)
+
+    def stream(
+        self, path: str, query: Mapping[str, Any], read_timeout: float
+    ) -> Iterator[dict[str, Any]]:
+        """Newline-delimited watch events until the server ends the stream."""
+        response = self._send("GET", path, query, None, None, (10.0, read_timeout))
+        raw = response.response
+        try:
+            if response.status >= 400:
+                raise error_from_response(
+                    response.status, raw.read(), response.getheader("Retry-After")
+                )
+            buffer = b""
+            for chunk in raw.stream(amt=65536, decode_content=True):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientApiError(0, "ConnectionError", type(exc).__name__) from exc
+        finally:
+            raw.release_conn()

@@ -1,0 +1,606 @@
+"""The control loop: one queue of events, one worker, one reconcile per batch of events.
+
+A reconcile reads as its stages:
+
+    source   fetch the branch; load the specs of a new commit (changed files only)
+    specs    find the specs whose content changed, and those touched by cluster events
+    render   desired objects per dirty spec (training runs, pipeline steps, promoted models)
+    plan     desired vs the watch cache: create / update / keep / prune, with reasons
+    guard    hold prunes that a broken or sweeping commit would cause
+    apply    server-side apply in rank order; prune what Git no longer declares
+    status   health of each dirty spec -> status files -> one commit when any changed
+
+Only dirty specs are rendered and planned, so a commit that changes one spec costs one spec, and
+a reconcile with nothing to do makes no API request and no commit.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from reconciler import labels
+from reconciler.cluster.apply import Writer
+from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
+from reconciler.cluster.client import KubeClient
+from reconciler.cluster.discovery import Discovery
+from reconciler.cluster.inventory import ObjectRef
+from reconciler.desired import Desired, desired_state
+from reconciler.errors import ReconcilerError, SourceError
+from reconciler.lifecycle import Run, runs_from
+from reconciler.metrics import Metrics
+from reconciler.plan import Action, Change, ChangeSet, guard_prunes, plan
+from reconciler.render.identity import spec_hash
+from reconciler.source.git import GitSource
+from reconciler.source.verify import CommitVerifier
+from reconciler.specs.loaded import LoadedSpec, LoadResult, SpecKey
+from reconciler.specs.loader import ParseCache, load_commit
+from reconciler.specs.models import ModelDeployment, ModelSource
+from reconciler.status.assemble import Outcome, assemble, invalid
+from reconciler.status.model import (
+    REPOSITORY_FILE,
+    PruneGuard,
+    RepositoryStatus,
+    SpecStatus,
+    StatusChange,
+    UnparsableFile,
+    carry_transitions,
+    commit_message,
+    status_path,
+)
+from reconciler.status.model import Phase as StatusPhase
+from reconciler.status.writer import StatusWriter
+
+log = structlog.get_logger(__name__)
+
+MANAGED_KINDS = (
+    ("apps/v1", "Deployment"),
+    ("v1", "Service"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("batch/v1", "Job"),
+    ("serving.kserve.io/v1beta1", "InferenceService"),
+    ("machinelearning.seldon.io/v1", "SeldonDeployment"),
+    ("kubeflow.org/v1", "PyTorchJob"),
+    ("ray.io/v1", "RayJob"),
+)
+UNSETTLED = frozenset({StatusPhase.PROGRESSING, StatusPhase.PENDING})
+
+
+@dataclass(frozen=True)
+class Trigger:
+    reason: str  # start | poll | commit | webhook | watch | resync
+    owner: SpecOwner | None = None
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    status_branch: str = "status"
+    max_prune_fraction: float = 0.5
+    apply_concurrency: int = 4
+
+
+@dataclass
+class _State:
+    """What the worker remembers between reconciles; only the worker thread touches it."""
+
+    head: str | None = None
+    load: LoadResult | None = None
+    load_failed: bool = False
+    specs: dict[SpecKey, LoadedSpec] = field(default_factory=dict)
+    hashes: dict[SpecKey, str] = field(default_factory=dict)
+    origins: dict[SpecKey, str] = field(default_factory=dict)  # first commit with this content
+    statuses: dict[SpecKey, SpecStatus] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+    pins: dict[SpecOwner, set[str]] = field(default_factory=dict)  # runs served, per source
+    dependents: dict[SpecOwner, set[SpecKey]] = field(default_factory=dict)
+    namespaces: set[str] = field(default_factory=set)
+    source_error: str | None = None
+    guard: PruneGuard | None = None
+    status_pending: bool = False
+    rejected: tuple[str, str] | None = None  # (tip, why) of a tip that failed verification
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Engine:
+    def __init__(
+        self,
+        source: GitSource,
+        client: KubeClient,
+        status: StatusWriter,
+        options: EngineOptions,
+        metrics: Metrics | None = None,
+        clock: Callable[[], str] = _now,
+        verifier: CommitVerifier | None = None,
+    ) -> None:
+        self.source = source
+        self.verifier = verifier
+        self.status = status
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.queue: queue.Queue[Trigger] = queue.Queue()
+        self.stopping = threading.Event()
+        self.ready = threading.Event()
+        self.discovery = Discovery(client)
+        self.cache = WatchCache(
+            client, self.discovery, MANAGED_KINDS, labels.MANAGED_SELECTOR, self._on_watch
+        )
+        self.pods = WatchCache(
+            client, self.discovery, [("v1", "Pod")], labels.RUN_HASH, self._on_watch
+        )
+        self.writer = Writer(
+            client,
+            self.discovery,
+            self.cache,
+            concurrency=options.apply_concurrency,
+            stopping=self.stopping,
+        )
+        self.parse_cache = ParseCache()
+        self.state = _State()
+        self.reconciles = 0
+
+    # ------------------------------------------------------------------ events
+
+    def _on_watch(self, event: WatchEvent) -> None:
+        if event.owner is not None and self.ready.is_set():
+            self.queue.put(Trigger("watch", event.owner))
+
+    def trigger(self, reason: str) -> None:
+        self.queue.put(Trigger(reason))
+
+    def start(self) -> None:
+        """Prime the caches and read the status branch: what the first reconcile starts from."""
+        self.cache.start()
+        self.pods.start()
+        try:
+            for path, content in self.status.read().items():
+                self.state.files[path] = content
+        except SourceError as exc:
+            log.warning("status_read_failed", reason=str(exc))
+        self.ready.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.cache.stop()
+        self.pods.stop()
+
+    def run_forever(self) -> None:
+        self.queue.put(Trigger("start"))
+        while not self.stopping.is_set():
+            try:
+                first = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self.reconcile(self._drain(first))
+
+    def _drain(self, first: Trigger) -> list[Trigger]:
+        batch = [first]
+        while True:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                return batch
+
+    def run_until_settled(self, timeout: float) -> bool:
+        """Reconcile until no spec is progressing or waiting on progress; True when settled."""
+        deadline = time.monotonic() + timeout
+        self.reconcile([Trigger("start")])
+        while not self.settled():
+            if time.monotonic() > deadline or self.stopping.is_set():
+                return False
+            try:
+                first = self.queue.get(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                continue
+            self.reconcile(self._drain(first))
+        return True
+
+    def settled(self) -> bool:
+        state = self.state
+        if state.head is None and state.source_error is None:
+            return False
+        unsettled = {key for key, status in state.statuses.items() if status.phase in UNSETTLED}
+        for key in unsettled:
+            status = state.statuses[key]
+            if key.kind != "ModelDeployment" or status.phase is StatusPhase.PROGRESSING:
+                return False
+            # A serving spec waiting for a gate is settled once what it waits for has finished.
+            sources = _sources_of(state.specs.get(key))
+            if any(
+                state.statuses.get(SpecKey(*source), None) is None
+                or state.statuses[SpecKey(*source)].phase in UNSETTLED
+                for source in sources
+            ):
+                return False
+        return not state.status_pending
+
+    # ------------------------------------------------------------------ reconcile
+
+    def reconcile(self, triggers: Iterable[Trigger]) -> None:
+        started = time.perf_counter()
+        triggers = list(triggers)
+        structlog.contextvars.clear_contextvars()
+        dirty: set[SpecKey] = set()
+        reasons = {t.reason for t in triggers}
+        if reasons & {"start", "poll", "commit", "webhook", "resync"}:
+            dirty |= self._sync_source()
+        for trigger in triggers:
+            if trigger.owner is not None:
+                dirty.add(SpecKey(*trigger.owner))
+                dirty |= self.state.dependents.get(trigger.owner, set())
+        if reasons & {"start", "resync"}:
+            dirty |= self._all_keys()
+        if self.state.head is not None:
+            structlog.contextvars.bind_contextvars(commit=self.state.head[:12])
+            self._converge(dirty)
+        self.reconciles += 1
+        self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def _all_keys(self) -> set[SpecKey]:
+        state = self.state
+        keys = set(state.specs) | set(state.statuses)
+        if state.load is not None:
+            keys |= set(state.load.invalid)
+        keys |= {SpecKey(*owner) for owner in self.cache.owners()}
+        return keys
+
+    # ------------------------------------------------------------------ source
+
+    def _sync_source(self) -> set[SpecKey]:
+        state = self.state
+        try:
+            head = str(self.source.fetch())
+        except SourceError as exc:
+            if state.source_error != str(exc):
+                log.warning("source_failed", reason=str(exc))
+            state.source_error = str(exc)
+            self.metrics.git_errors.labels("fetch").inc()
+            return set()
+        state.source_error = None
+        if head == state.head:
+            return set()
+        structlog.contextvars.bind_contextvars(commit=head[:12])
+        # An unverified tip is never loaded: state.head, and so the cluster, stay at the last
+        # verified commit, and the reason reaches repository.yaml through source_error.
+        rejection = self._verify(head)
+        if rejection is not None:
+            state.source_error = rejection
+            return set()
+        try:
+            result = load_commit(self.source.repo, head, self.parse_cache)
+        except ReconcilerError as exc:
+            log.error("load_failed", reason=str(exc))
+            state.load_failed = True
+            state.source_error = f"specs at {head[:7]} did not load: {exc}"
+            return set()
+        state.load_failed = False
+        new_specs = {loaded.key: loaded for loaded in result.specs}
+        new_hashes = {key: spec_hash(loaded.spec) for key, loaded in new_specs.items()}
+        changed = {
+            key
+            for key in set(new_specs) | set(state.specs)
+            if new_hashes.get(key) != state.hashes.get(key)
+        }
+        old_invalid = set(state.load.invalid) if state.load else set()
+        changed |= old_invalid ^ set(result.invalid)
+        changed |= set(result.invalid)
+        for key in changed:
+            if key in new_specs:
+                state.origins[key] = self._origin(key, new_hashes[key], head)
+            else:
+                state.origins.pop(key, None)
+        for key in result.invalid:
+            state.origins.setdefault(key, head)
+        state.head, state.load, state.specs, state.hashes = head, result, new_specs, new_hashes
+        state.dependents = _dependents(new_specs.values())
+        self.metrics.source.info({"commit": head})
+        log.info("source_loaded", specs=len(new_specs), problems=len(result.problems))
+        return changed
+
+    def _verify(self, head: str) -> str | None:
+        """None when ``head`` may be applied, else why not; a refused tip is checked once."""
+        state = self.state
+        if self.verifier is None:
+            return None
+        if state.rejected is not None and state.rejected[0] == head:
+            return state.rejected[1]
+        result = self.verifier.verify(self.source.repo, head)
+        if result.ok:
+            state.rejected = None
+            log.info("source_verified", signer=result.signer, reason=result.reason)
+            return None
+        reason = f"tip {head[:7]} not applied: {result.reason}"
+        log.warning("source_unverified", reason=result.reason)
+        self.metrics.git_errors.labels("verify").inc()
+        state.rejected = (head, reason)
+        return reason
+
+    def _origin(self, key: SpecKey, content_hash: str, head: str) -> str:
+        """The commit where this content first appeared: kept across restarts by the objects."""
+        if self.state.hashes.get(key) == content_hash and key in self.state.origins:
+            return self.state.origins[key]
+        for obj in self.cache.owned_by(tuple(key)):
+            annotations = obj.get("metadata", {}).get("annotations") or {}
+            if annotations.get(labels.SPEC_HASH) == content_hash:
+                return annotations.get(labels.SOURCE_COMMIT) or head
+        status = self.state.statuses.get(key)
+        if status is None:
+            raw = self.state.files.get(status_path(key))
+            if raw is not None:
+                try:
+                    status = SpecStatus.from_yaml(raw)
+                except (ValueError, KeyError):
+                    status = None
+        if status is not None and status.extra.get("specHash") == content_hash:
+            return status.observed_commit
+        return head
+
+    # ------------------------------------------------------------------ converge
+
+    def _runs_of(self, memo: dict[SpecOwner, list[Run]]) -> Callable[[str, str, str], list[Run]]:
+        def runs_of(kind: str, namespace: str, name: str) -> list[Run]:
+            owner = (kind, namespace, name)
+            if owner not in memo:
+                memo[owner] = runs_from(self.cache.owned_by(owner), self.pods.owned_by(owner))
+            return memo[owner]
+
+        return runs_of
+
+    def _converge(self, dirty: set[SpecKey]) -> None:
+        state = self.state
+        assert state.load is not None and state.head is not None
+        runs_memo: dict[SpecOwner, list[Run]] = {}
+        runs_of = self._runs_of(runs_memo)
+        outcomes: dict[SpecKey, Outcome] = {}
+        changes: list[Change] = []
+        # Serving specs read the runs of training specs: plan training first.
+        for key in sorted(dirty, key=lambda k: (k.kind == "ModelDeployment", k)):
+            owner = tuple(key)
+            live = self.cache.owned_by(owner)
+            origin = state.origins.get(key, state.head)
+            if key in state.load.invalid:
+                outcomes[key] = Outcome(key, origin, "InvalidSpec", objects=live)
+                continue
+            loaded = state.specs.get(key)
+            if loaded is None:
+                changes.extend(plan([], live).changes)
+                continue
+            try:
+                desired = desired_state(loaded, origin, live, runs_of, state.pins.get(owner, set()))
+            except (ReconcilerError, ValueError, KeyError) as exc:
+                log.error("render_failed", spec=str(key), reason=str(exc))
+                outcomes[key] = Outcome(key, origin, "RenderFailed", str(exc), objects=live)
+                continue
+            self._record_pins(key, desired)
+            outcomes[key] = self._plan_spec(key, origin, desired, live, changes)
+        changeset, guard = guard_prunes(
+            ChangeSet(tuple(changes)),
+            managed_total=len(self.cache),
+            max_fraction=self.options.max_prune_fraction,
+            load_failed=state.load_failed,
+            failed_files=state.load.failed_files,
+        )
+        state.guard = (
+            PruneGuard(held=guard.held, reason=f"{guard.reason}; {guard.override}")
+            if guard
+            else None
+        )
+        self.metrics.prune_guard.set(1 if guard is not None and guard.held else 0)
+        failures = self._write(changeset)
+        self._report(dirty, outcomes, failures)
+
+    def _record_pins(self, key: SpecKey, desired: Desired) -> None:
+        for kind, namespace, name, run in desired.served_runs:
+            self.state.pins.setdefault((kind, namespace, name), set()).add(run)
+
+    def _plan_spec(
+        self,
+        key: SpecKey,
+        origin: str,
+        desired: Desired,
+        live: list[dict[str, Any]],
+        changes: list[Change],
+    ) -> Outcome:
+        extra = dict(desired.extra)
+        extra["specHash"] = self.state.hashes[key]
+        if desired.objects is None:
+            return Outcome(key, origin, waiting=desired.waiting, objects=live, extra=extra)
+        missing = sorted(
+            {
+                f"{obj['apiVersion']} {obj['kind']}"
+                for obj in desired.objects
+                if not self.discovery.served(obj["apiVersion"], obj["kind"])
+            }
+        )
+        if missing:
+            from reconciler.cluster.discovery import NotServed
+
+            first = desired.objects[0]
+            for obj in desired.objects:
+                if f"{obj['apiVersion']} {obj['kind']}" == missing[0]:
+                    first = obj
+            message = str(NotServed(first["apiVersion"], first["kind"]))
+            return Outcome(key, origin, "NotInstalled", message, objects=live, extra=extra)
+        changeset = plan(desired.objects, live, retain=desired.retain)
+        changes.extend(changeset.changes)
+        drift = tuple(
+            f"{change.ref.kind}/{change.ref.name}: {change.reason}"
+            for change in changeset.updates
+            if change.reason.startswith("drifted")
+        )
+        current = frozenset(obj["metadata"]["name"] for obj in desired.objects)
+        return Outcome(
+            key, origin, objects=live, current=current, extra=extra, drift_reverted=drift
+        )
+
+    def _write(self, changeset: ChangeSet) -> dict[SpecOwner, str]:
+        """Apply and prune; the first error per spec."""
+        failures: dict[SpecOwner, str] = {}
+        to_apply = [c for c in changeset.changes if c.action in (Action.CREATE, Action.UPDATE)]
+        to_prune = [c for c in changeset.changes if c.action is Action.PRUNE]
+        for change in to_apply:
+            if change.action is Action.UPDATE:
+                log.info("updating", object=str(change.ref), reason=change.reason)
+        for namespace in sorted({c.ref.namespace for c in to_apply} - self.state.namespaces):
+            if not namespace:
+                continue
+            error = self.writer.ensure_namespace(namespace)
+            if error is None:
+                self.state.namespaces.add(namespace)
+            else:
+                for change in to_apply:
+                    if change.ref.namespace == namespace and change.spec is not None:
+                        failures.setdefault(change.spec, error)
+        objects = [
+            c.desired
+            for c in to_apply
+            if c.desired is not None and (c.spec is None or c.spec not in failures)
+        ]
+        owners = {ObjectRef.from_object(c.desired).key: c.spec for c in to_apply if c.desired}
+        for result in self.writer.apply(objects):
+            self.metrics.writes.labels("apply", "ok" if result.ok else "error").inc()
+            owner = owners.get(result.ref.key)
+            if not result.ok and owner is not None:
+                failures.setdefault(owner, result.error or "apply failed")
+        prune_owner = {c.ref: c.spec for c in to_prune}
+        for result in self.writer.delete([c.ref for c in to_prune]):
+            self.metrics.writes.labels("delete", "ok" if result.ok else "error").inc()
+            owner = prune_owner.get(result.ref)
+            if not result.ok and owner is not None:
+                failures.setdefault(owner, result.error or "delete failed")
+        return failures
+
+    # ------------------------------------------------------------------ status
+
+    def _report(
+        self, dirty: set[SpecKey], outcomes: dict[SpecKey, Outcome], failures: dict[SpecOwner, str]
+    ) -> None:
+        state = self.state
+        assert state.head is not None and state.load is not None
+        now = self.clock()
+        changed: list[StatusChange] = []
+        for key in dirty:
+            path = status_path(key)
+            outcome = outcomes.get(key)
+            status: SpecStatus | None
+            if key in state.load.invalid:
+                status = invalid(
+                    key, state.origins.get(key, state.head), state.load.invalid[key], now
+                )
+            elif outcome is None:
+                status = None
+                if self.cache.owned_by(tuple(key)):
+                    continue  # removal held by the guard: keep the last status
+            else:
+                error = failures.get(tuple(key))
+                if error is not None and outcome.stage_reason is None:
+                    outcome = Outcome(
+                        key, outcome.source_commit, "ApplyFailed", error, extra=outcome.extra
+                    )
+                # Health reads the objects as they are after apply.
+                outcome = _with_objects(outcome, self.cache.owned_by(tuple(key)))
+                status = assemble(outcome, now)
+            old = state.statuses.get(key)
+            if old is None and path in state.files:
+                try:
+                    old = SpecStatus.from_yaml(state.files[path])
+                except (ValueError, KeyError):
+                    old = None
+            if status is not None:
+                status = carry_transitions(old, status)
+                content = status.to_yaml()
+                state.statuses[key] = status
+                if state.files.get(path) != content:
+                    state.files[path] = content
+                    changed.append(StatusChange(key, status))
+            else:
+                state.statuses.pop(key, None)
+                if state.files.pop(path, None) is not None:
+                    changed.append(StatusChange(key, None))
+        self._count_phases()
+        repository = self._repository_status()
+        repo_bytes = repository.to_yaml()
+        repository_changed = state.files.get(REPOSITORY_FILE) != repo_bytes
+        state.files[REPOSITORY_FILE] = repo_bytes
+        if changed or repository_changed or state.status_pending:
+            message = commit_message(changed, state.head, repository)
+            self._commit(message)
+
+    def _commit(self, message: str) -> None:
+        try:
+            commit = self.status.write(dict(self.state.files), message)
+        except SourceError as exc:
+            log.warning("status_push_failed", reason=str(exc))
+            self.metrics.git_errors.labels("push").inc()
+            self.state.status_pending = True
+            return
+        self.state.status_pending = False
+        if commit is not None:
+            self.metrics.status_commits.inc()
+            log.info("status_committed", status_commit=str(commit)[:12])
+
+    def _repository_status(self) -> RepositoryStatus:
+        state = self.state
+        assert state.load is not None and state.head is not None
+        unparsable = tuple(
+            UnparsableFile(p.file, p.line, p.message)
+            for p in state.load.problems
+            if not any(p in problems for problems in state.load.invalid.values())
+        )
+        phase = StatusPhase.FAILED if state.source_error else StatusPhase.READY
+        return RepositoryStatus(
+            source_commit=state.head,
+            source_phase=phase,
+            source_message=state.source_error or "",
+            unparsable_files=unparsable,
+            prune_guard=state.guard,
+        )
+
+    def _count_phases(self) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for key, status in self.state.statuses.items():
+            counts[(key.kind, str(status.phase))] = counts.get((key.kind, str(status.phase)), 0) + 1
+        self.metrics.specs_by_phase.clear()
+        for (kind, phase), count in counts.items():
+            self.metrics.specs_by_phase.labels(kind, phase).set(count)
+
+
+def _with_objects(outcome: Outcome, objects: list[dict[str, Any]]) -> Outcome:
+    from dataclasses import replace
+
+    return replace(outcome, objects=objects)
+
+
+def _sources_of(loaded: LoadedSpec | None) -> list[SpecOwner]:
+    if loaded is None or not isinstance(loaded.spec, ModelDeployment):
+        return []
+    namespace = loaded.key.namespace
+    models: list[ModelSource] = [loaded.spec.spec.model]
+    if loaded.spec.spec.canary is not None:
+        models.append(loaded.spec.spec.canary.model)
+    owners: list[SpecOwner] = []
+    for model in models:
+        if model.from_training is not None:
+            owners.append(("TrainingJob", namespace, model.from_training.name))
+        elif model.from_pipeline is not None:
+            owners.append(("Pipeline", namespace, model.from_pipeline.name))
+    return owners
+
+
+def _dependents(specs: Iterable[LoadedSpec]) -> dict[SpecOwner, set[SpecKey]]:
+    """Which serving specs to revisit when a training spec's runs change."""
+    dependents: dict[SpecOwner, set[SpecKey]] = {}
+    for loaded in specs:
+        for source in _sources_of(loaded):
+            dependents.setdefault(source, set()).add(loaded.key)
+    return dependents

@@ -1,0 +1,133 @@
+"""Wiring: build every part of a running reconciler from Settings, start it, stop it cleanly.
+
+Used by ``reconciler run``, ``reconciler demo`` and the end-to-end tests, so all three run the
+same assembly.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+
+import structlog
+
+from reconciler.cluster.client import Connection, KubeClient
+from reconciler.config import Settings
+from reconciler.engine import Engine, EngineOptions
+from reconciler.errors import ConfigError
+from reconciler.httpserver import ServiceServer
+from reconciler.metrics import Metrics
+from reconciler.source.credentials import Credentials
+from reconciler.source.git import GitSource, local_repository_path
+from reconciler.source.verify import CommitVerifier
+from reconciler.source.watch import RepositoryWatcher
+from reconciler.source.webhook import HOOK_PATH, WebhookReceiver, load_secret
+from reconciler.status.writer import StatusWriter
+
+log = structlog.get_logger(__name__)
+
+
+class Service:
+    def __init__(self, settings: Settings, client: KubeClient | None = None) -> None:
+        self.settings = settings
+        source = settings.source
+        webhook_secret = None
+        if source.webhook_secret_file is not None:
+            if settings.service.metrics_port is None:
+                raise ConfigError(
+                    "--webhook-secret-file needs --metrics-port: the hook is served there"
+                )
+            webhook_secret = load_secret(source.webhook_secret_file)
+        self.verifier: CommitVerifier | None = None
+        if source.verify_commits:
+            assert source.trusted_keys_dir is not None  # the settings model insists
+            self.verifier = CommitVerifier.from_directory(source.trusted_keys_dir)
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        cache_dir = source.cache_dir
+        if cache_dir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="reconciler-")
+            cache_dir = Path(self._tempdir.name) / "source"
+        credentials = None
+        if source.token_file or source.ssh_key_file:
+            credentials = Credentials.from_files(
+                token_file=source.token_file, ssh_key_file=source.ssh_key_file
+            )
+        self.metrics = Metrics()
+        self.source = GitSource(source.repo, source.branch, Path(cache_dir), credentials)
+        self.client = client or KubeClient.connect(
+            Connection(
+                kubeconfig=settings.cluster.kubeconfig,
+                context=settings.cluster.context,
+                in_cluster=settings.cluster.in_cluster,
+            )
+        )
+        status_branch = source.status_branch or "status"
+        self.status = StatusWriter(self.source.repo, source.repo, status_branch, credentials)
+        self.engine = Engine(
+            self.source,
+            self.client,
+            self.status,
+            EngineOptions(
+                status_branch=status_branch,
+                max_prune_fraction=settings.cluster.max_prune_fraction,
+                apply_concurrency=settings.cluster.apply_concurrency,
+            ),
+            self.metrics,
+            verifier=self.verifier,
+        )
+        self.server: ServiceServer | None = None
+        port = settings.service.metrics_port
+        if port is not None:
+            self.server = ServiceServer(port, self.metrics.registry, self.readiness)
+            if webhook_secret is not None:
+                receiver = WebhookReceiver(
+                    webhook_secret,
+                    source.repo,
+                    source.branch,
+                    lambda: self.engine.trigger("webhook"),
+                )
+                self.server.add_post(HOOK_PATH, receiver.handle)
+        self.watcher: RepositoryWatcher | None = None
+        local = local_repository_path(source.repo)
+        if local is not None:
+            self.watcher = RepositoryWatcher(local, lambda: self.engine.trigger("commit"))
+        self._poller: threading.Thread | None = None
+
+    def readiness(self) -> tuple[bool, str]:
+        state = self.engine.state
+        if state.source_error:
+            return False, f"source unavailable: {state.source_error}"
+        if state.head is None:
+            return False, "waiting for the first reconcile"
+        return True, f"reconciled {state.head[:12]}"
+
+    def _poll(self) -> None:
+        interval = self.settings.source.interval
+        while not self.engine.stopping.wait(interval):
+            self.engine.trigger("poll")
+
+    def start(self) -> None:
+        """Everything but the worker loop: caches primed, triggers armed, probes answering."""
+        if self.server is not None:
+            self.server.start()
+        self.engine.start()
+        if self.watcher is not None:
+            self.watcher.start()
+        self._poller = threading.Thread(target=self._poll, name="poll", daemon=True)
+        self._poller.start()
+
+    def run_forever(self) -> None:
+        self.engine.run_forever()
+
+    def stop(self) -> None:
+        self.engine.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.server is not None:
+            self.server.stop()
+        self.client.close()
+        if self.verifier is not None:
+            self.verifier.close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()

@@ -1,0 +1,142 @@
+"""Assemble one spec's status from what the reconcile found: pure, no clock but ``now``.
+
+The phase comes from the first stage that stopped the spec (InvalidSpec, RenderFailed,
+NotInstalled, ApplyFailed, PruneBlocked), else from the health of its objects; the kind-specific
+fields come from the lifecycle (runs, steps, the promoted model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.health import Health, Phase, assess, worst
+from reconciler.specs.loaded import SpecKey
+from reconciler.status.model import Condition, ResourceRef, SpecStatus
+from reconciler.status.model import Phase as StatusPhase
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one spec in one reconcile."""
+
+    key: SpecKey
+    source_commit: str
+    stage_reason: str | None = None  # set when a stage stopped the spec
+    stage_message: str = ""
+    waiting: str | None = None  # Pending with this reason (e.g. no model passes the gate yet)
+    objects: Sequence[Mapping[str, Any]] = ()  # live objects the spec currently owns
+    current: frozenset[str] = frozenset()  # names of the objects this commit wants
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    drift_reverted: tuple[str, ...] = ()
+
+
+FAILED_STAGES = {
+    "InvalidSpec": StatusPhase.INVALID,
+    "RenderFailed": StatusPhase.FAILED,
+    "NotInstalled": StatusPhase.FAILED,
+    "ApplyFailed": StatusPhase.FAILED,
+}
+
+
+def _ready_condition(phase: StatusPhase, reason: str, message: str, now: str) -> Condition:
+    good = phase in (StatusPhase.READY, StatusPhase.SUCCEEDED)
+    return Condition("Ready", "True" if good else "False", reason, message, now)
+
+
+def _replicas(objects: Iterable[Mapping[str, Any]]) -> dict[str, int] | None:
+    desired = ready = 0
+    found = False
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        found = True
+        desired += int((obj.get("spec") or {}).get("replicas", 1) or 0)
+        ready += int((obj.get("status") or {}).get("readyReplicas", 0) or 0)
+    return {"desired": desired, "ready": ready} if found else None
+
+
+def _training_phase(extra: Mapping[str, Any]) -> Health | None:
+    current = extra.get("currentRun")
+    for run in extra.get("runs") or ():
+        if run.get("name") == current:
+            phase = {"Succeeded": Phase.Succeeded, "Failed": Phase.Failed}.get(
+                run.get("phase"), Phase.Progressing
+            )
+            return Health(phase, f"Run{run.get('phase')}", f"run {current} {run.get('phase')}")
+    return None
+
+
+def _pipeline_phase(extra: Mapping[str, Any]) -> Health | None:
+    steps = extra.get("steps")
+    if not steps:
+        return None
+    phases = [step.get("phase") for step in steps]
+    done = sum(1 for p in phases if p == "Succeeded")
+    summary = f"{done}/{len(steps)} steps succeeded"
+    if any(p in ("Failed", "Blocked") for p in phases):
+        failed = next(s["name"] for s in steps if s.get("phase") == "Failed")
+        return Health(Phase.Failed, "StepFailed", f"step {failed} failed; {summary}")
+    if done == len(steps):
+        return Health(Phase.Succeeded, "PipelineSucceeded", summary)
+    return Health(Phase.Progressing, "StepsRunning", summary)
+
+
+def assemble(outcome: Outcome, now: str) -> SpecStatus:
+    extra = dict(outcome.extra)
+    key = outcome.key
+    resources = tuple(
+        sorted(
+            ResourceRef(
+                str(obj.get("apiVersion")),
+                str(obj.get("kind")),
+                str(obj.get("metadata", {}).get("namespace") or ""),
+                str(obj.get("metadata", {}).get("name")),
+            )
+            for obj in outcome.objects
+        )
+    )
+    if outcome.stage_reason is not None:
+        phase = FAILED_STAGES.get(outcome.stage_reason, StatusPhase.FAILED)
+        message = outcome.stage_message
+        reason = outcome.stage_reason
+    elif outcome.waiting is not None:
+        phase, reason, message = StatusPhase.PENDING, "Waiting", outcome.waiting
+    else:
+        current = [o for o in outcome.objects if o["metadata"]["name"] in outcome.current]
+        health: Health | None = None
+        if key.kind == "TrainingJob":
+            health = _training_phase(extra)
+        elif key.kind == "Pipeline":
+            health = _pipeline_phase(extra)
+        if health is None:
+            health = worst(assess(dict(obj)) for obj in current)
+        phase = StatusPhase(health.phase.name)
+        reason, message = health.reason, health.message
+        if key.kind == "ModelDeployment":
+            replicas = _replicas(current)
+            if replicas is not None:
+                extra["replicas"] = replicas
+    if outcome.drift_reverted:
+        extra["driftReverted"] = list(outcome.drift_reverted)
+    return SpecStatus(
+        observed_commit=outcome.source_commit,
+        phase=phase,
+        message=message,
+        conditions=(_ready_condition(phase, reason, message, now),),
+        resources=resources,
+        extra=extra,
+    )
+
+
+def invalid(key: SpecKey, source_commit: str, problems: Sequence[object], now: str) -> SpecStatus:
+    message = "; ".join(str(p) for p in problems[:3])
+    if len(problems) > 3:
+        message += f" (+{len(problems) - 3} more)"
+    return SpecStatus(
+        observed_commit=source_commit,
+        phase=StatusPhase.INVALID,
+        message=message,
+        conditions=(_ready_condition(StatusPhase.INVALID, "InvalidSpec", message, now),),
+    )

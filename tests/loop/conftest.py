@@ -1,0 +1,16 @@
+import pytest
+
+from reconciler.sandbox.testing import running_sandbox
+from tests.loop.harness import running_loop
+
+
+@pytest.fixture
+def sandbox():
+    with running_sandbox(deployment_delay=0.05) as running:
+        yield running
+
+
+@pytest.fixture
+def loop(tmp_path, sandbox):
+    with running_loop(tmp_path, sandbox) as running:
+        yield running

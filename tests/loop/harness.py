@@ -1,0 +1,147 @@
+"""The whole loop in one test: a sandbox cluster, a bare spec repository, a running Service."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import yaml
+from kubernetes import client as k8s
+
+from reconciler import config
+from reconciler.sandbox.core import Sandbox
+from reconciler.service import Service
+from tests.source.remotes import Remote
+from tests.waiting import wait_for
+
+NAMESPACE = "ml"
+
+
+def serving(name: str, replicas: int = 1, uri: str = "s3://models/m/1", **spec: Any) -> str:
+    body = {
+        "model": {"uri": uri},
+        "image": "ghcr.io/acme/server:1.0",
+        "replicas": replicas,
+        **spec,
+    }
+    return _doc("ModelDeployment", name, body)
+
+
+def training(name: str, **spec: Any) -> str:
+    return _doc("TrainingJob", name, {"image": "ghcr.io/acme/train:1.0", **spec})
+
+
+def _doc(kind: str, name: str, spec: dict[str, Any]) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "mlops/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": spec,
+        },
+        sort_keys=False,
+    )
+
+
+class Loop:
+    def __init__(self, root: Path, sandbox: Sandbox) -> None:
+        self.root = root
+        self.remote = Remote(root / "git")
+        self.sandbox = sandbox
+        self.api = sandbox.api_client()
+        self.apps = k8s.AppsV1Api(self.api)
+        self.core = k8s.CoreV1Api(self.api)
+        self.batch = k8s.BatchV1Api(self.api)
+        self.service: Service | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ git
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        return self.remote.commit(files, message)
+
+    def status_files(self) -> dict[str, bytes]:
+        repo = pygit2.Repository(str(self.remote.bare))
+        ref = repo.references.get("refs/heads/status")
+        if ref is None:
+            return {}
+        out: dict[str, bytes] = {}
+
+        def walk(tree: pygit2.Tree, prefix: str) -> None:
+            for entry in tree:
+                if entry.type_str == "tree":
+                    walk(repo[entry.id], prefix + entry.name + "/")
+                else:
+                    out[prefix + entry.name] = repo[entry.id].data
+
+        walk(repo[ref.target].peel(pygit2.Tree), "")
+        return out
+
+    def status_commits(self) -> int:
+        repo = pygit2.Repository(str(self.remote.bare))
+        ref = repo.references.get("refs/heads/status")
+        return 0 if ref is None else sum(1 for _ in repo.walk(ref.target))
+
+    def status(self, kind: str, name: str) -> dict[str, Any] | None:
+        raw = self.status_files().get(f"{NAMESPACE}/{kind.lower()}/{name}.yaml")
+        return None if raw is None else yaml.safe_load(raw)
+
+    def wait_phase(self, kind: str, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            found = self.status(kind, name)
+            return found if found is not None and found["phase"] == phase else None
+
+        return wait_for(check, timeout, what=f"{kind} {name} to be {phase}")
+
+    # ------------------------------------------------------------------ service
+
+    def settings(self, **overrides: Any) -> config.Settings:
+        flags = {option.name: None for option in config.OPTIONS}
+        flags.update(
+            repo=str(self.remote.bare),
+            kubeconfig=str(self.sandbox.kubeconfig_path),
+            cache_dir=str(self.root / "cache"),
+            interval="60",
+        )
+        flags.update({k: str(v) if not isinstance(v, bool) else v for k, v in overrides.items()})
+        return config.load_settings(flags, {})
+
+    def start(self, **overrides: Any) -> Service:
+        service = Service(self.settings(**overrides))
+        service.start()
+        self._thread = threading.Thread(target=service.run_forever, daemon=True)
+        self._thread.start()
+        self.service = service
+        return service
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+            assert self._thread is not None
+            self._thread.join(10)
+            self.service = None
+
+    def reconciled(self, commit: str, timeout: float = 10) -> None:
+        assert self.service is not None
+        engine = self.service.engine
+        wait_for(lambda: engine.state.head == commit, timeout, what=f"{commit[:7]} reconciled")
+
+    def idle(self, timeout: float = 10) -> None:
+        """Wait until the worker has drained its queue."""
+        assert self.service is not None
+        engine = self.service.engine
+        wait_for(lambda: engine.queue.empty(), timeout, what="engine idle")
+
+
+@contextmanager
+def running_loop(root: Path, sandbox: Sandbox) -> Iterator[Loop]:
+    loop = Loop(root, sandbox)
+    try:
+        yield loop
+    finally:
+        loop.stop()
+        loop.api.close()

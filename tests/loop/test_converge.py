@@ -1,0 +1,108 @@
+"""Create, update, no-op, self-heal and prune, end to end through Git and the sandbox."""
+
+from __future__ import annotations
+
+from kubernetes.client.rest import ApiException
+
+from reconciler import labels
+from tests.loop.harness import NAMESPACE, serving, training
+from tests.waiting import wait_for
+
+SPECS = {
+    "models/a.yaml": serving("model-a", replicas=2),
+    "models/b.yaml": serving("model-b"),
+    "models/c.yaml": serving("model-c"),
+    "training/t.yaml": training("train-t"),
+}
+
+
+def test_create_applies_objects_and_writes_status(loop):
+    head = loop.commit(SPECS)
+    loop.start()
+    status = loop.wait_phase("ModelDeployment", "model-a", "Ready")
+    deployment = loop.apps.read_namespaced_deployment("model-a", NAMESPACE)
+    assert deployment.metadata.labels[labels.MANAGED_BY] == "reconciler"
+    assert deployment.metadata.annotations[labels.SOURCE_COMMIT] == head
+    assert deployment.spec.replicas == 2
+    assert loop.core.read_namespaced_service("model-a", NAMESPACE).spec.ports[0].port == 80
+    assert status["observedCommit"] == head
+    assert status["replicas"] == {"desired": 2, "ready": 2}
+    assert {r["kind"] for r in status["resources"]} == {"Deployment", "Service"}
+    trained = loop.wait_phase("TrainingJob", "train-t", "Succeeded")
+    assert trained["runs"][0]["phase"] == "Succeeded"
+    repository = loop.status_files()["repository.yaml"].decode()
+    assert f"sourceCommit: {head}" in repository
+
+
+def test_update_changes_only_the_changed_spec(loop):
+    first = loop.commit(SPECS)
+    loop.start()
+    loop.wait_phase("ModelDeployment", "model-b", "Ready")
+    second = loop.commit({"models/a.yaml": serving("model-a", replicas=3)})
+    wait_for(
+        lambda: loop.apps.read_namespaced_deployment("model-a", NAMESPACE).spec.replicas == 3,
+        what="replicas 3",
+    )
+    a = loop.apps.read_namespaced_deployment("model-a", NAMESPACE)
+    b = loop.apps.read_namespaced_deployment("model-b", NAMESPACE)
+    assert a.metadata.annotations[labels.SOURCE_COMMIT] == second
+    # model-b did not change in the second commit: its objects keep the first commit.
+    assert b.metadata.annotations[labels.SOURCE_COMMIT] == first
+    wait_for(lambda: loop.status("ModelDeployment", "model-a")["observedCommit"] == second)
+    assert loop.status("ModelDeployment", "model-b")["observedCommit"] == first
+
+
+def test_nothing_to_do_makes_no_api_request_and_no_status_commit(loop):
+    loop.commit(SPECS)
+    loop.start()
+    for name in ("model-a", "model-b", "model-c"):
+        loop.wait_phase("ModelDeployment", name, "Ready")
+    loop.wait_phase("TrainingJob", "train-t", "Succeeded")
+    loop.idle()
+    commits = loop.status_commits()
+    engine = loop.service.engine
+    done = engine.reconciles
+    loop.sandbox.reset_counters()
+    engine.trigger("resync")
+    wait_for(lambda: engine.reconciles > done, what="a full resync")
+    loop.idle()
+    counters = {k: v for k, v in loop.sandbox.counters().items() if not k.startswith("watch")}
+    assert counters == {}
+    assert loop.status_commits() == commits
+
+
+def test_hand_drift_is_reverted_and_reported(loop):
+    loop.commit(SPECS)
+    loop.start()
+    loop.wait_phase("ModelDeployment", "model-a", "Ready")
+    loop.apps.patch_namespaced_deployment_scale(
+        "model-a", NAMESPACE, {"spec": {"replicas": 5}}, field_manager="kubectl-scale"
+    )
+    wait_for(
+        lambda: loop.apps.read_namespaced_deployment("model-a", NAMESPACE).spec.replicas == 2,
+        timeout=5,
+        what="drift reverted",
+    )
+    reverted = wait_for(
+        lambda: (loop.status("ModelDeployment", "model-a") or {}).get("driftReverted"),
+        what="drift reported in status",
+    )
+    assert "spec.replicas" in reverted[0]
+
+
+def test_removed_spec_is_pruned_with_its_status_file(loop):
+    loop.commit(SPECS)
+    loop.start()
+    loop.wait_phase("ModelDeployment", "model-c", "Ready")
+    loop.commit({"models/c.yaml": None}, "retire model-c")
+
+    def gone() -> bool:
+        try:
+            loop.apps.read_namespaced_deployment("model-c", NAMESPACE)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(gone, what="model-c pruned")
+    wait_for(lambda: loop.status("ModelDeployment", "model-c") is None, what="status removed")
+    assert loop.apps.read_namespaced_deployment("model-a", NAMESPACE)

@@ -1,0 +1,130 @@
+"""Faults the loop must ride out: API errors, a vanished remote, push races, a killed process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pygit2
+
+from reconciler import labels
+from tests.loop.harness import NAMESPACE, serving, training
+from tests.source.remotes import git
+from tests.waiting import wait_for
+
+SPECS = {f"models/m{i}.yaml": serving(f"model-{i}") for i in range(4)}
+
+
+def deployments(loop) -> set[str]:
+    return {d.metadata.name for d in loop.apps.list_namespaced_deployment(NAMESPACE).items}
+
+
+def test_api_error_bursts_are_retried_until_converged(loop):
+    loop.sandbox.inject_fault(verb="patch", resource="deployments", status=500, count=3)
+    loop.sandbox.inject_fault(
+        verb="patch", resource="services", status=429, retry_after=0, count=3
+    )
+    loop.commit(SPECS)
+    loop.start()
+    for i in range(4):
+        loop.wait_phase("ModelDeployment", f"model-{i}", "Ready", timeout=20)
+    assert deployments(loop) == {f"model-{i}" for i in range(4)}
+    counters = loop.sandbox.counters()
+    assert counters.get("patch deployments", 0) >= 4 + 3
+
+
+def test_watchdog_applies_a_push_without_waiting_for_the_poll(loop):
+    loop.commit(SPECS)
+    loop.start(interval=600)
+    loop.wait_phase("ModelDeployment", "model-0", "Ready")
+    loop.idle()
+    started = time.monotonic()
+    loop.commit({"models/new.yaml": serving("model-new")})
+    wait_for(lambda: "model-new" in deployments(loop), timeout=2, what="push applied in 2 s")
+    assert time.monotonic() - started < 2
+
+
+def test_remote_gone_keeps_running_and_recovers(loop):
+    loop.commit(SPECS)
+    service = loop.start(metrics_port=0)
+    loop.wait_phase("ModelDeployment", "model-0", "Ready")
+    port = service.server.port
+    moved = loop.remote.bare.with_name("moved.git")
+    shutil.move(loop.remote.bare, moved)
+    service.engine.trigger("poll")
+
+    def ready_status() -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz") as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    wait_for(lambda: ready_status() == 503, what="not ready while the remote is gone")
+    assert deployments(loop) == {f"model-{i}" for i in range(4)}
+    shutil.move(moved, loop.remote.bare)
+    head = loop.commit({"models/late.yaml": serving("model-late")})
+    service.engine.trigger("poll")
+    wait_for(lambda: "model-late" in deployments(loop), what="recovered after the remote returned")
+    loop.reconciled(head)
+    wait_for(lambda: ready_status() == 200, what="ready again")
+
+
+def test_status_push_race_keeps_both_writers_changes(loop, tmp_path):
+    loop.commit(SPECS)
+    loop.start()
+    loop.wait_phase("ModelDeployment", "model-0", "Ready")
+    loop.idle()
+    other = tmp_path / "other"
+    git("clone", "-q", "--branch", "status", str(loop.remote.bare), str(other), cwd=tmp_path)
+    (other / "NOTES.md").write_text("kept by another writer\n")
+    git("add", "NOTES.md", cwd=other)
+    git("commit", "-q", "-m", "another writer", cwd=other)
+    git("push", "-q", "origin", "status", cwd=other)
+    loop.commit({"models/m0.yaml": serving("model-0", replicas=2)})
+    wait_for(
+        lambda: (loop.status("ModelDeployment", "model-0") or {}).get("replicas", {}).get("desired")
+        == 2,
+        what="our status pushed on top of the other writer's commit",
+    )
+    files = loop.status_files()
+    assert files["NOTES.md"] == b"kept by another writer\n"
+    repo = pygit2.Repository(str(loop.remote.bare))
+    messages = [c.message for c in repo.walk(repo.references["refs/heads/status"].target)]
+    assert any(m.startswith("another writer") for m in messages)
+
+
+def test_killed_mid_apply_restarts_without_duplicates(loop, tmp_path):
+    specs = {**SPECS, "training/t.yaml": training("train-t")}
+    loop.commit(specs)
+    loop.sandbox.inject_fault(verb="patch", resource="*", latency=0.3, count=None)
+    env = {
+        **os.environ,
+        "RECONCILER_REPO": str(loop.remote.bare),
+        "RECONCILER_KUBECONFIG": str(loop.sandbox.kubeconfig_path),
+        "RECONCILER_CACHE_DIR": str(tmp_path / "cache"),
+        "RECONCILER_APPLY_CONCURRENCY": "1",
+    }
+    command = [sys.executable, "-m", "reconciler", "run"]
+    first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(deployments(loop)) >= 1, timeout=20, what="first applies")
+        assert len(deployments(loop)) < 4
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    loop.sandbox.clear_faults()
+    second = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(deployments(loop)) == 4, timeout=20, what="converged after restart")
+        loop.wait_phase("TrainingJob", "train-t", "Succeeded", timeout=20)
+    finally:
+        second.terminate()
+        assert second.wait(15) == 0
+    jobs = loop.batch.list_namespaced_job(NAMESPACE, label_selector=labels.RUN_HASH).items
+    assert len(jobs) == 1
