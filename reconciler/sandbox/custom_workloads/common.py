@@ -1,0 +1,90 @@
+"""What the simulated operators share: ownership, owned pods and the kubelet's last word.
+
+The sandbox's kubelet (``workloads.PodController``) starts every pod but ends only Job pods;
+pods an operator creates directly are ended here, with the scenario's job rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.sandbox.controllers import Context
+from reconciler.sandbox.rest import now
+from reconciler.sandbox.scenario import JobRule
+
+Obj = dict[str, Any]
+KUBELET = "kubelet"
+
+
+def gone(obj: Obj) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def current(ctx: Context, api_version: str, resource: str, seen: Obj) -> Obj | None:
+    """The live version of ``seen``: events can be stale by the time they are handled, and a
+    same-named object may have replaced it."""
+    meta = seen["metadata"]
+    obj = ctx.get(api_version, resource, meta["namespace"], meta["name"])
+    if obj is None or gone(obj) or obj["metadata"]["uid"] != meta["uid"]:
+        return None
+    return obj
+
+
+def owner_reference(owner: Obj) -> Obj:
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def controller_of(obj: Obj, kind: str) -> str | None:
+    """The name of ``obj``'s controlling owner when it is a ``kind``."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("kind") == kind and ref.get("controller"):
+            return str(ref["name"])
+    return None
+
+
+def owned(ctx: Context, api_version: str, resource: str, owner: Obj) -> list[Obj]:
+    uid = owner["metadata"]["uid"]
+    return [
+        obj
+        for obj in ctx.list(api_version, resource, owner["metadata"]["namespace"])
+        if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+    ]
+
+
+def phase(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Pending")
+
+
+def started_running(old: Obj | None, new: Obj) -> bool:
+    return phase(new) == "Running" and (old is None or phase(old) != "Running")
+
+
+def terminate(ctx: Context, namespace: str, name: str, rule: JobRule, message: str) -> None:
+    """End a running pod's containers as ``rule`` says, ``message`` as the termination message."""
+    pod = ctx.get("v1", "pods", namespace, name)
+    if pod is None or gone(pod) or phase(pod) != "Running":
+        return
+    status = dict(pod["status"])
+    terminated: Obj = {
+        "exitCode": rule.code,
+        "reason": "Completed" if rule.outcome == "Succeeded" else "Error",
+        "startedAt": status.get("startTime") or now(),
+        "finishedAt": now(),
+    }
+    if message:
+        terminated["message"] = message
+    status["phase"] = rule.outcome
+    status["containerStatuses"] = [
+        {**container, "ready": False, "started": False, "state": {"terminated": terminated}}
+        for container in status.get("containerStatuses") or []
+    ]
+    if ctx.write_status(pod, status, KUBELET) is None:
+        ctx.schedule(0.01, lambda: terminate(ctx, namespace, name, rule, message))
