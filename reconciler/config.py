@@ -78,6 +78,34 @@ class ClusterSettings(_Frozen):
         description="share of managed objects one commit may delete before the guard holds",
     )
 
+    leader_elect: bool = Field(
+        False, description="elect one active replica through a Lease; needed with 2+ replicas"
+    )
+    lease_name: str = Field("reconciler-leader", description="name of the leader-election Lease")
+    lease_namespace: str = Field(
+        "reconciler-system", description="namespace of the Lease (in a pod: its own namespace)"
+    )
+    leader_identity: str | None = Field(
+        None, description="this replica's name in the Lease; default: host name + random suffix"
+    )
+    lease_duration: float = Field(
+        15.0, gt=0, description="seconds a standby waits on an unchanged Lease before taking over"
+    )
+    renew_deadline: float = Field(
+        10.0, gt=0, description="seconds a leader goes on without a renewal before it stops"
+    )
+    retry_period: float = Field(
+        2.0, gt=0, description="seconds between renewals, and between a standby's looks"
+    )
+
+    @model_validator(mode="after")
+    def _safe_election_timings(self) -> ClusterSettings:
+        # The gap between the two is the margin that keeps an old leader's last writes from
+        # overlapping the new leader's first ones (reconciler/cluster/lease.py).
+        if not self.lease_duration > self.renew_deadline > 1.2 * self.retry_period:
+            raise ValueError("needs lease_duration > renew_deadline > 1.2 * retry_period")
+        return self
+
 
 class ServiceSettings(_Frozen):
     metrics_port: int | None = Field(

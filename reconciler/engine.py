@@ -105,6 +105,9 @@ class _State:
     guard: PruneGuard | None = None
     status_pending: bool = False
     rejected: tuple[str, str] | None = None  # (tip, why) of a tip that failed verification
+    # Hand-made changes reverted per spec: reported until the spec itself changes, so the
+    # status file records the event instead of flickering for one reconcile.
+    drift: dict[SpecKey, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -148,6 +151,9 @@ class Engine:
         self.parse_cache = ParseCache()
         self.state = _State()
         self.reconciles = 0
+        self._busy = threading.Lock()
+        # Replaced by the leader elector's check when replicas elect one writer.
+        self.may_write: Callable[[], bool] = lambda: True
 
     # ------------------------------------------------------------------ events
 
@@ -181,7 +187,18 @@ class Engine:
                 first = self.queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            self.reconcile(self._drain(first))
+            with self._busy:
+                self.reconcile(self._drain(first))
+
+    @property
+    def idle(self) -> bool:
+        """No reconcile running and none queued: what a caller waits for before it looks."""
+        if not self._busy.acquire(blocking=False):
+            return False
+        try:
+            return self.queue.empty()
+        finally:
+            self._busy.release()
 
     def _drain(self, first: Trigger) -> list[Trigger]:
         batch = [first]
@@ -227,6 +244,9 @@ class Engine:
     # ------------------------------------------------------------------ reconcile
 
     def reconcile(self, triggers: Iterable[Trigger]) -> None:
+        if not self.may_write():
+            self.stopping.set()
+            return
         started = time.perf_counter()
         triggers = list(triggers)
         structlog.contextvars.clear_contextvars()
@@ -295,6 +315,7 @@ class Engine:
         changed |= old_invalid ^ set(result.invalid)
         changed |= set(result.invalid)
         for key in changed:
+            state.drift.pop(key, None)
             if key in new_specs:
                 state.origins[key] = self._origin(key, new_hashes[key], head)
             else:
@@ -438,6 +459,9 @@ class Engine:
             for change in changeset.updates
             if change.reason.startswith("drifted")
         )
+        if drift:
+            self.state.drift[key] = drift
+        drift = self.state.drift.get(key, ())
         current = frozenset(obj["metadata"]["name"] for obj in desired.objects)
         return Outcome(
             key, origin, objects=live, current=current, extra=extra, drift_reverted=drift
@@ -472,6 +496,8 @@ class Engine:
             owner = owners.get(result.ref.key)
             if not result.ok and owner is not None:
                 failures.setdefault(owner, result.error or "apply failed")
+        if not self.may_write():
+            return failures
         prune_owner = {c.ref: c.spec for c in to_prune}
         for result in self.writer.delete([c.ref for c in to_prune]):
             self.metrics.writes.labels("delete", "ok" if result.ok else "error").inc()
@@ -537,6 +563,8 @@ class Engine:
             self._commit(message)
 
     def _commit(self, message: str) -> None:
+        if not self.may_write():
+            return
         try:
             commit = self.status.write(dict(self.state.files), message)
         except SourceError as exc:

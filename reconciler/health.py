@@ -70,11 +70,22 @@ def assess(obj: dict[str, Any]) -> Health:
     if rule is None:
         return Health(Phase.Ready, "Exists", "exists")
     try:
-        return rule(obj)
+        health = rule(obj)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         # The readers below already coerce what they get; this is the last line for shapes
         # nobody anticipated, so a strange status never stops a reconcile.
         return Health(Phase.Progressing, "UnreadableStatus", f"status could not be read: {exc}")
+    # A status written for an older generation says nothing about the current spec: until the
+    # controller has seen the change, an updated InferenceService is not Ready yet.
+    observed, generation = _status(obj).get("observedGeneration"), metadata.get("generation")
+    behind = isinstance(observed, int) and isinstance(generation, int) and observed < generation
+    if behind and health.phase is Phase.Ready:
+        return Health(
+            Phase.Progressing,
+            "ObservedGenerationBehind",
+            f"waiting for the controller to observe generation {generation}",
+        )
+    return health
 
 
 def worst(healths: Iterable[Health]) -> Health:

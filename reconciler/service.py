@@ -6,13 +6,16 @@ same assembly.
 
 from __future__ import annotations
 
+import socket
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
 import structlog
 
 from reconciler.cluster.client import Connection, KubeClient
+from reconciler.cluster.lease import LeaderElector
 from reconciler.config import Settings
 from reconciler.engine import Engine, EngineOptions
 from reconciler.errors import ConfigError
@@ -55,13 +58,12 @@ class Service:
             )
         self.metrics = Metrics()
         self.source = GitSource(source.repo, source.branch, Path(cache_dir), credentials)
-        self.client = client or KubeClient.connect(
-            Connection(
-                kubeconfig=settings.cluster.kubeconfig,
-                context=settings.cluster.context,
-                in_cluster=settings.cluster.in_cluster,
-            )
+        connection = Connection(
+            kubeconfig=settings.cluster.kubeconfig,
+            context=settings.cluster.context,
+            in_cluster=settings.cluster.in_cluster,
         )
+        self.client = client or KubeClient.connect(connection)
         status_branch = source.status_branch or "status"
         self.status = StatusWriter(self.source.repo, source.repo, status_branch, credentials)
         self.engine = Engine(
@@ -76,6 +78,21 @@ class Service:
             self.metrics,
             verifier=self.verifier,
         )
+        self.elector: LeaderElector | None = None
+        cluster = settings.cluster
+        if cluster.leader_elect:
+            # A connection of its own: renewals never queue behind watches and applies.
+            self.elector = LeaderElector(
+                KubeClient.connect(connection) if client is None else client,
+                cluster.lease_namespace,
+                cluster.lease_name,
+                cluster.leader_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+                lease_duration=cluster.lease_duration,
+                renew_deadline=cluster.renew_deadline,
+                retry_period=cluster.retry_period,
+                on_lost=self.engine.stopping.set,  # stop writing at once
+            )
+            self.engine.may_write = self.elector.holds
         self.server: ServiceServer | None = None
         port = settings.service.metrics_port
         if port is not None:
@@ -95,6 +112,12 @@ class Service:
         self._poller: threading.Thread | None = None
 
     def readiness(self) -> tuple[bool, str]:
+        elector = self.elector
+        if elector is not None and not elector.holds():
+            if elector.lost.is_set():
+                return False, "leadership lost: stopping"
+            # A standby is Ready, or rolling updates would wait on it forever.
+            return True, f"standby; leader: {elector.holder or 'none yet'}"
         state = self.engine.state
         if state.source_error:
             return False, f"source unavailable: {state.source_error}"
@@ -111,6 +134,12 @@ class Service:
         """Everything but the worker loop: caches primed, triggers armed, probes answering."""
         if self.server is not None:
             self.server.start()
+        if self.elector is not None:
+            self.elector.start()
+            # Nothing below runs on a standby: no cache, no poll, no write until elected.
+            while not self.elector.leading.wait(0.5):
+                if self.engine.stopping.is_set():
+                    return
         self.engine.start()
         if self.watcher is not None:
             self.watcher.start()
@@ -122,6 +151,11 @@ class Service:
 
     def stop(self) -> None:
         self.engine.stop()
+        if self.elector is not None:
+            # After the engine: the Lease is handed over only once nothing more is written.
+            self.elector.stop(release=True)
+            if self.elector.client is not self.client:
+                self.elector.client.close()
         if self.watcher is not None:
             self.watcher.stop()
         if self.server is not None:

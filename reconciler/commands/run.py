@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             return 0
         service.run_forever()
+        if service.elector is not None and service.elector.lost.is_set():
+            # Exit and come back as a standby: nothing half-stopped survives a lost leadership.
+            print("reconciler run: leadership lost, exiting", file=sys.stderr)
+            return 1
         return 0
     finally:
         service.stop()

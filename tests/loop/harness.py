@@ -126,15 +126,19 @@ class Loop:
             self.service = None
 
     def reconciled(self, commit: str, timeout: float = 10) -> None:
-        assert self.service is not None
-        engine = self.service.engine
-        wait_for(lambda: engine.state.head == commit, timeout, what=f"{commit[:7]} reconciled")
+        """Wait until the status branch says ``commit`` was reconciled."""
+
+        def done() -> bool:
+            raw = self.status_files().get("repository.yaml")
+            return raw is not None and yaml.safe_load(raw).get("sourceCommit") == commit
+
+        wait_for(done, timeout, what=f"{commit[:7]} reconciled")
 
     def idle(self, timeout: float = 10) -> None:
-        """Wait until the worker has drained its queue."""
+        """Wait until no reconcile is running or queued."""
         assert self.service is not None
         engine = self.service.engine
-        wait_for(lambda: engine.queue.empty(), timeout, what="engine idle")
+        wait_for(lambda: engine.idle, timeout, what="engine idle")
 
 
 @contextmanager
