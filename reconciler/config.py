@@ -12,12 +12,20 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from reconciler.errors import ConfigError
+from reconciler.specs.models import Backend, Name, Runtime, TenancyLimits
 
 ENV_PREFIX = "RECONCILER_"
 
@@ -107,6 +115,40 @@ class ClusterSettings(_Frozen):
         return self
 
 
+def _comma_list(value: Any) -> Any:
+    """Flags and environment variables give lists as ``a,b``; the config file as a YAML list."""
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        return items or None
+    return value
+
+
+CommaList = BeforeValidator(_comma_list)
+
+
+class TenancySettings(_Frozen):
+    """Limits the operator sets; they only tighten those of the repository's reconciler.yaml."""
+
+    allowed_namespaces: Annotated[list[Name] | None, CommaList] = Field(
+        None, description="namespaces specs may use, comma-separated; tightens reconciler.yaml"
+    )
+    allowed_backends: Annotated[list[Backend] | None, CommaList] = Field(
+        None, description="TrainingJob backends specs may use; tightens reconciler.yaml"
+    )
+    allowed_runtimes: Annotated[list[Runtime] | None, CommaList] = Field(
+        None, description="ModelDeployment runtimes specs may use; tightens reconciler.yaml"
+    )
+    max_gpus_per_spec: int | None = Field(
+        None, ge=0, description="GPUs one spec may request; tightens reconciler.yaml"
+    )
+    max_gpus_per_repository: int | None = Field(
+        None, ge=0, description="GPUs all specs may request; tightens reconciler.yaml"
+    )
+
+    def limits(self) -> TenancyLimits:
+        return TenancyLimits(**self.model_dump())
+
+
 class ServiceSettings(_Frozen):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="port of /healthz, /readyz and /metrics (0: any)"
@@ -122,6 +164,7 @@ class Settings(_Frozen):
     source: SourceSettings
     cluster: ClusterSettings = ClusterSettings()
     service: ServiceSettings = ServiceSettings()
+    tenancy: TenancySettings = TenancySettings()
 
 
 @dataclass(frozen=True)
@@ -151,6 +194,7 @@ def _options() -> list[Option]:
         ("source", SourceSettings),
         ("cluster", ClusterSettings),
         ("service", ServiceSettings),
+        ("tenancy", TenancySettings),
     ):
         for name, info in model.model_fields.items():
             annotation = info.annotation
@@ -197,7 +241,12 @@ def load_settings(
         if unknown:
             raise ConfigError(f"{config_file}: unknown setting(s) {', '.join(unknown)}")
         from_file = loaded
-    sections: dict[str, dict[str, Any]] = {"source": {}, "cluster": {}, "service": {}}
+    sections: dict[str, dict[str, Any]] = {
+        "source": {},
+        "cluster": {},
+        "service": {},
+        "tenancy": {},
+    }
     origin: dict[str, str] = {}
     for option in OPTIONS:
         value: Any = flags.get(option.name)
@@ -219,5 +268,15 @@ def load_settings(
         problems = []
         for error in exc.errors():
             dotted = ".".join(str(part) for part in error["loc"])
-            problems.append(f"{origin.get(dotted, dotted)}: {error['msg']}")
+            # A list item's location ends in its index: name the setting it came from.
+            where = next(
+                (origin[prefix] for prefix in _prefixes(error["loc"]) if prefix in origin), dotted
+            )
+            problems.append(f"{where}: {error['msg']}")
         raise ConfigError("; ".join(problems)) from None
+
+
+def _prefixes(loc: tuple[Any, ...]) -> list[str]:
+    """``a.b.0`` -> ``a.b.0``, ``a.b``, ``a``: longest first."""
+    parts = [str(part) for part in loc]
+    return [".".join(parts[:end]) for end in range(len(parts), 0, -1)]

@@ -31,6 +31,8 @@ class Desired:
     waiting: str | None = None  # a reason to report Pending though objects may exist
     extra: dict[str, Any] = field(default_factory=dict)
     served_runs: tuple[tuple[str, str, str, str], ...] = ()  # (kind, ns, name, run) pinned
+    # Runs a serving spec passed over: ((kind, ns, name), run, why), reported on the run too.
+    rejections: tuple[tuple[tuple[str, str, str], str, str], ...] = ()
 
 
 def _refs(runs: Sequence[Run], keep: set[str], like: Sequence[Mapping[str, Any]]) -> set[ObjectRef]:
@@ -59,6 +61,15 @@ def _promote(
     return choose_model(with_uri, gate, f"Pipeline {ref.name} step {ref.step}")
 
 
+def _origin_of(source: ModelSource, namespace: str) -> tuple[str, str, str] | None:
+    """The (kind, namespace, name) of the spec whose runs feed ``source``."""
+    if source.from_training is not None:
+        return ("TrainingJob", namespace, source.from_training.name)
+    if source.from_pipeline is not None:
+        return ("Pipeline", namespace, source.from_pipeline.name)
+    return None
+
+
 def _serving(
     loaded: LoadedSpec,
     spec: ModelDeployment,
@@ -78,6 +89,7 @@ def _serving(
         resolved[spec.spec.canary.model] = spec.spec.canary.model.uri or canary.uri
     extra: dict[str, Any] = {}
     served: list[tuple[str, str, str, str]] = []
+    rejections: list[tuple[tuple[str, str, str], str, str]] = []
     for role, promotion, source in (
         ("model", stable, spec.spec.model),
         ("canary", canary, spec.spec.canary.model if spec.spec.canary else None),
@@ -85,23 +97,29 @@ def _serving(
         if promotion is None or source is None:
             continue
         entry: dict[str, Any] = {"uri": resolved.get(source)}
-        if promotion.run is not None:
+        origin = _origin_of(source, namespace)
+        if promotion.run is not None and origin is not None:
             entry["run"] = promotion.run.name
             entry["runSourceCommit"] = promotion.run.source_commit
             if promotion.run.metrics:
                 entry["metrics"] = dict(sorted(promotion.run.metrics.items()))
-            kind = "TrainingJob" if source.from_training else "Pipeline"
-            owner = source.from_training.name if source.from_training else source.from_pipeline.name  # type: ignore[union-attr]
-            served.append((kind, namespace, owner, promotion.run.name))
+            served.append((*origin, promotion.run.name))
+        if origin is not None:
+            rejections.extend((origin, run, why) for run, why in promotion.rejected)
         if promotion.rejected:
             entry["notPromoted"] = [{"run": n, "reason": why} for n, why in promotion.rejected[:5]]
         if role == "canary" and spec.spec.canary is not None:
             entry["trafficPercent"] = spec.spec.canary.traffic_percent
         extra[role] = {k: v for k, v in entry.items() if v is not None}
     if resolved[spec.spec.model] is None:
-        return Desired(None, waiting=stable.reason, extra=extra)
+        return Desired(None, waiting=stable.reason, extra=extra, rejections=tuple(rejections))
     ctx = RenderContext(source_commit=source_commit, resolve_model=lambda s: resolved.get(s))
-    return Desired(render(loaded, ctx), extra=extra, served_runs=tuple(served))
+    return Desired(
+        render(loaded, ctx),
+        extra=extra,
+        served_runs=tuple(served),
+        rejections=tuple(rejections),
+    )
 
 
 def _training(

@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from reconciler import labels
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
-from reconciler.cluster.discovery import Discovery
+from reconciler.cluster.discovery import Discovery, NotServed
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.desired import Desired, desired_state
 from reconciler.errors import ReconcilerError, SourceError
@@ -42,7 +42,7 @@ from reconciler.source.git import GitSource
 from reconciler.source.verify import CommitVerifier
 from reconciler.specs.loaded import LoadedSpec, LoadResult, SpecKey
 from reconciler.specs.loader import ParseCache, load_commit
-from reconciler.specs.models import ModelDeployment, ModelSource
+from reconciler.specs.models import ModelDeployment, ModelSource, TenancyLimits
 from reconciler.status.assemble import Outcome, assemble, invalid
 from reconciler.status.model import (
     REPOSITORY_FILE,
@@ -84,6 +84,7 @@ class EngineOptions:
     status_branch: str = "status"
     max_prune_fraction: float = 0.5
     apply_concurrency: int = 4
+    limits: TenancyLimits | None = None  # the operator's, tightening reconciler.yaml's
 
 
 @dataclass
@@ -99,12 +100,17 @@ class _State:
     statuses: dict[SpecKey, SpecStatus] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     pins: dict[SpecOwner, set[str]] = field(default_factory=dict)  # runs served, per source
+    # Why serving specs passed over runs: source -> run -> serving spec name -> why.
+    gate_notes: dict[SpecOwner, dict[str, dict[str, str]]] = field(default_factory=dict)
     dependents: dict[SpecOwner, set[SpecKey]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
     source_error: str | None = None
     guard: PruneGuard | None = None
     status_pending: bool = False
     rejected: tuple[str, str] | None = None  # (tip, why) of a tip that failed verification
+    # Everything a spec's last plan read, kept when that plan wrote nothing: the same inputs
+    # again give the same plan and status, so a resync skips the spec (see _inputs).
+    settled_inputs: dict[SpecKey, tuple[Any, ...]] = field(default_factory=dict)
     # Hand-made changes reverted per spec: reported until the spec itself changes, so the
     # status file records the event instead of flickering for one reconcile.
     drift: dict[SpecKey, tuple[str, ...]] = field(default_factory=dict)
@@ -260,6 +266,9 @@ class Engine:
                 dirty |= self.state.dependents.get(trigger.owner, set())
         if reasons & {"start", "resync"}:
             dirty |= self._all_keys()
+        # A serving spec's gate shows up in its sources' status too: revisit them together.
+        for key in list(dirty):
+            dirty |= {SpecKey(*source) for source in _sources_of(self.state.specs.get(key))}
         if self.state.head is not None:
             structlog.contextvars.bind_contextvars(commit=self.state.head[:12])
             self._converge(dirty)
@@ -297,7 +306,9 @@ class Engine:
             state.source_error = rejection
             return set()
         try:
-            result = load_commit(self.source.repo, head, self.parse_cache)
+            result = load_commit(
+                self.source.repo, head, self.parse_cache, limits=self.options.limits
+            )
         except ReconcilerError as exc:
             log.error("load_failed", reason=str(exc))
             state.load_failed = True
@@ -305,7 +316,14 @@ class Engine:
             return set()
         state.load_failed = False
         new_specs = {loaded.key: loaded for loaded in result.specs}
-        new_hashes = {key: spec_hash(loaded.spec) for key, loaded in new_specs.items()}
+        # The parse cache hands back the same spec object for an unchanged document: only new
+        # content is hashed, so a commit costs its changed files, not the repository.
+        new_hashes = {
+            key: state.hashes[key]
+            if (old := state.specs.get(key)) is not None and old.spec is loaded.spec
+            else spec_hash(loaded.spec)
+            for key, loaded in new_specs.items()
+        }
         changed = {
             key
             for key in set(new_specs) | set(state.specs)
@@ -384,11 +402,14 @@ class Engine:
         runs_of = self._runs_of(runs_memo)
         outcomes: dict[SpecKey, Outcome] = {}
         changes: list[Change] = []
+        unchanged: set[SpecKey] = set()
+        clean: dict[SpecKey, tuple[Any, ...]] = {}
         # Serving specs read the runs of training specs: plan training first.
         for key in sorted(dirty, key=lambda k: (k.kind == "ModelDeployment", k)):
             owner = tuple(key)
             live = self.cache.owned_by(owner)
             origin = state.origins.get(key, state.head)
+            previous = state.settled_inputs.pop(key, None)
             if key in state.load.invalid:
                 outcomes[key] = Outcome(key, origin, "InvalidSpec", objects=live)
                 continue
@@ -396,6 +417,12 @@ class Engine:
             if loaded is None:
                 changes.extend(plan([], live).changes)
                 continue
+            inputs = self._inputs(key, loaded, origin, live)
+            if previous == inputs:
+                state.settled_inputs[key] = inputs
+                unchanged.add(key)
+                continue
+            planned = len(changes)
             try:
                 desired = desired_state(loaded, origin, live, runs_of, state.pins.get(owner, set()))
             except (ReconcilerError, ValueError, KeyError) as exc:
@@ -404,6 +431,10 @@ class Engine:
                 continue
             self._record_pins(key, desired)
             outcomes[key] = self._plan_spec(key, origin, desired, live, changes)
+            if outcomes[key].stage_reason is None and all(
+                change.action in (Action.NOOP, Action.KEEP) for change in changes[planned:]
+            ):
+                clean[key] = inputs
         changeset, guard = guard_prunes(
             ChangeSet(tuple(changes)),
             managed_total=len(self.cache),
@@ -418,11 +449,41 @@ class Engine:
         )
         self.metrics.prune_guard.set(1 if guard is not None and guard.held else 0)
         failures = self._write(changeset)
-        self._report(dirty, outcomes, failures)
+        self._report(dirty - unchanged, outcomes, failures)
+        for key, inputs in clean.items():
+            if tuple(key) not in failures:
+                state.settled_inputs[key] = inputs
+
+    def _inputs(
+        self, key: SpecKey, loaded: LoadedSpec, origin: str, live: list[dict[str, Any]]
+    ) -> tuple[Any, ...]:
+        """What render, plan and status of ``key`` read: the spec, where it came from, the
+        resourceVersions of its objects and of the runs it may serve, pins and gate notes."""
+        owner = tuple(key)
+        versions = [_rv(obj) for obj in live] + [_rv(obj) for obj in self.pods.owned_by(owner)]
+        for source in _sources_of(loaded):
+            versions += [_rv(obj) for obj in self.cache.owned_by(source)]
+            versions += [_rv(obj) for obj in self.pods.owned_by(source)]
+        notes = self.state.gate_notes.get(owner, {})
+        return (
+            self.state.hashes.get(key),
+            loaded.file,
+            origin,
+            tuple(versions),
+            frozenset(self.state.pins.get(owner, ())),
+            tuple((run, tuple(sorted(why.items()))) for run, why in sorted(notes.items())),
+        )
 
     def _record_pins(self, key: SpecKey, desired: Desired) -> None:
         for kind, namespace, name, run in desired.served_runs:
             self.state.pins.setdefault((kind, namespace, name), set()).add(run)
+        if key.kind != "ModelDeployment":
+            return
+        for runs in self.state.gate_notes.values():
+            for notes in runs.values():
+                notes.pop(key.name, None)
+        for source, run, why in desired.rejections:
+            self.state.gate_notes.setdefault(source, {}).setdefault(run, {})[key.name] = why
 
     def _plan_spec(
         self,
@@ -444,8 +505,6 @@ class Engine:
             }
         )
         if missing:
-            from reconciler.cluster.discovery import NotServed
-
             first = desired.objects[0]
             for obj in desired.objects:
                 if f"{obj['apiVersion']} {obj['kind']}" == missing[0]:
@@ -486,7 +545,7 @@ class Engine:
                     if change.ref.namespace == namespace and change.spec is not None:
                         failures.setdefault(change.spec, error)
         objects = [
-            c.desired
+            _stamped(c) if c.action is Action.CREATE else c.desired
             for c in to_apply
             if c.desired is not None and (c.spec is None or c.spec not in failures)
         ]
@@ -535,6 +594,7 @@ class Engine:
                     )
                 # Health reads the objects as they are after apply.
                 outcome = _with_objects(outcome, self.cache.owned_by(tuple(key)))
+                outcome = self._with_gate_notes(outcome)
                 status = assemble(outcome, now)
             old = state.statuses.get(key)
             if old is None and path in state.files:
@@ -561,6 +621,23 @@ class Engine:
         if changed or repository_changed or state.status_pending:
             message = commit_message(changed, state.head, repository)
             self._commit(message)
+
+    def _with_gate_notes(self, outcome: Outcome) -> Outcome:
+        """Say on each run which serving specs passed it over, and why."""
+        notes = self.state.gate_notes.get(tuple(outcome.key), {})
+        if not notes:
+            return outcome
+        extra = dict(outcome.extra)
+        for field_name in ("runs", "steps"):
+            entries = []
+            for entry in extra.get(field_name) or ():
+                why = notes.get(entry.get("name")) or notes.get(entry.get("run"))
+                if why:
+                    entry = {**entry, "notPromoted": dict(sorted(why.items()))}
+                entries.append(entry)
+            if entries:
+                extra[field_name] = entries
+        return replace(outcome, extra=extra)
 
     def _commit(self, message: str) -> None:
         if not self.may_write():
@@ -603,9 +680,24 @@ class Engine:
             self.metrics.specs_by_phase.labels(kind, phase).set(count)
 
 
-def _with_objects(outcome: Outcome, objects: list[dict[str, Any]]) -> Outcome:
-    from dataclasses import replace
+def _stamped(change: Change) -> dict[str, Any]:
+    """A new run carries its creation time to the microsecond, so runs sort newest first."""
+    assert change.desired is not None
+    if labels.RUN_HASH not in (change.desired["metadata"].get("labels") or {}):
+        return change.desired
+    metadata = change.desired["metadata"]
+    annotations = {
+        **(metadata.get("annotations") or {}),
+        labels.CREATED_AT: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+    return {**change.desired, "metadata": {**metadata, "annotations": annotations}}
 
+
+def _rv(obj: dict[str, Any]) -> str | None:
+    return obj.get("metadata", {}).get("resourceVersion")
+
+
+def _with_objects(outcome: Outcome, objects: list[dict[str, Any]]) -> Outcome:
     return replace(outcome, objects=objects)
 
 

@@ -156,7 +156,11 @@ def runs_from(objects: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, 
                 reason=health.message or health.reason,
                 output_uri=annotations.get(labels.OUTPUT_URI),
                 source_commit=annotations.get(labels.SOURCE_COMMIT),
-                created=str(metadata.get("creationTimestamp") or ""),
+                # creationTimestamp has one-second resolution; the stamp orders runs made
+                # within one second, and runs made by other tools still sort by the server's.
+                created=str(
+                    annotations.get(labels.CREATED_AT) or metadata.get("creationTimestamp") or ""
+                ),
                 start_time=start,
                 end_time=end,
                 step=step,

@@ -74,6 +74,7 @@ class Service:
                 status_branch=status_branch,
                 max_prune_fraction=settings.cluster.max_prune_fraction,
                 apply_concurrency=settings.cluster.apply_concurrency,
+                limits=settings.tenancy.limits(),
             ),
             self.metrics,
             verifier=self.verifier,

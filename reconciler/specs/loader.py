@@ -7,6 +7,9 @@ What counts as a spec: a mapping whose ``apiVersion`` starts with ``mlops/``, or
 ``apiVersion`` whose ``kind`` is one of ours. Anything else (Kubernetes manifests, CI files) is
 skipped; empty documents too.
 
+Tenancy limits come from ``reconciler.yaml``; the operator may pass tighter ones (``limits``)
+that apply on top of it (``reconciler.specs.rules``).
+
 A broken ``reconciler.yaml`` is reported at its own location and the defaults apply, so specs
 still load and are still checked: one typo in the config must not turn every spec Invalid. The
 config file is then in ``failed_files``, and callers that must not act beyond the config's
@@ -46,6 +49,7 @@ from reconciler.specs.models import (
     SPEC_KINDS,
     AnySpec,
     RepoConfig,
+    TenancyLimits,
 )
 from reconciler.specs.yamlsafe import FieldPath, Mark, format_path, locate
 
@@ -78,7 +82,7 @@ class _Document:
     name: str
     namespace: str | None
     line: int
-    marks: dict[FieldPath, Mark]  # only rules.LOCATED_PATHS
+    marks: dict[FieldPath, Mark]  # only those rules.is_located
     spec: AnySpec | None
     problems: tuple[SpecProblem, ...]
     # Specs with the namespace resolved, per default namespace: resolving is not free.
@@ -141,7 +145,7 @@ def _document(doc: yamlsafe.Document) -> _Document | list[SpecProblem]:
     name, namespace = _naming(value)
     if kind not in SPEC_KINDS or name is None:
         return problems
-    marks = {path: doc.marks[path] for path in rules.LOCATED_PATHS if path in doc.marks}
+    marks = {path: mark for path, mark in doc.marks.items() if rules.is_located(path)}
     return _Document(kind, name, namespace, doc.line, marks, spec, tuple(problems))
 
 
@@ -401,19 +405,28 @@ def _read_config_blob(repo: pygit2.Repository, tree: pygit2.Tree) -> bytes | Non
 # ---------------------------------------------------------------- entry points
 
 
-def load_directory(root: Path, cache: ParseCache | None = None) -> LoadResult:
-    """Every spec under ``root``, a working tree or any directory laid out like a repository."""
+def load_directory(
+    root: Path, cache: ParseCache | None = None, limits: TenancyLimits | None = None
+) -> LoadResult:
+    """Every spec under ``root``, a working tree or any directory laid out like a repository.
+
+    ``limits``: the operator's, applied on top of those of ``reconciler.yaml``.
+    """
     config, config_problems = _config(_read_config_file(root))
     sources = list(_directory_sources(root, config.ignore))
-    return _load(sources, config, config_problems, cache)
+    return _load(sources, config, config_problems, cache, limits=limits)
 
 
 def load_commit(
     repo: pygit2.Repository,
     commit: pygit2.Commit | pygit2.Oid | str,
     cache: ParseCache | None = None,
+    limits: TenancyLimits | None = None,
 ) -> LoadResult:
-    """Every spec in ``commit``'s tree, read from the object database (no checkout)."""
+    """Every spec in ``commit``'s tree, read from the object database (no checkout).
+
+    ``limits``: the operator's, applied on top of those of ``reconciler.yaml``.
+    """
     if isinstance(commit, str):
         resolved = repo.revparse_single(commit).peel(pygit2.Commit)
     elif isinstance(commit, pygit2.Oid):
@@ -423,7 +436,7 @@ def load_commit(
     tree = resolved.tree
     config, config_problems = _config(_read_config_blob(repo, tree))
     sources = list(_commit_sources(repo, tree, config.ignore))
-    return _load(sources, config, config_problems, cache)
+    return _load(sources, config, config_problems, cache, limits=limits)
 
 
 def load_file(file: Path) -> LoadResult:
@@ -449,6 +462,7 @@ def _load(
     config_problems: list[SpecProblem],
     cache: ParseCache | None,
     references: bool = True,
+    limits: TenancyLimits | None = None,
 ) -> LoadResult:
     cache = cache if cache is not None else ParseCache()
     problems = list(config_problems)
@@ -469,7 +483,7 @@ def _load(
 
     specs: list[LoadedSpec] = []
     invalid: dict[SpecKey, list[SpecProblem]] = {}
-    broken = rules.check(named, config, references)
+    broken = rules.check(named, config, references, limits)
     for index, (item, (source, doc)) in enumerate(zip(named, origins, strict=True)):
         found = [*_stamped(doc.problems, source.path), *broken.get(index, ())]
         if found:

@@ -566,11 +566,41 @@ class Pipeline(Strict):
 # ---------------------------------------------------------------- repository config
 
 
-class RepoConfig(Strict):
+class TenancyLimits(Strict):
+    """What the specs of one repository may ask for; None means no limit.
+
+    ``reconciler.yaml`` sets them; the operator running the reconciler may set them too, and
+    the tighter of the two applies (``reconciler.specs.rules``), so a repository can never
+    loosen what it was given. How GPUs are counted: ``rules.gpu_demand`` and docs/tenancy.md.
+    """
+
+    allowed_namespaces: list[Name] | None = Field(
+        default=None, description="namespaces specs may use; unset: any"
+    )
+    allowed_backends: list[Backend] | None = Field(
+        default=None, description="TrainingJob backends specs may use; unset: any"
+    )
+    allowed_runtimes: list[Runtime] | None = Field(
+        default=None, description="ModelDeployment runtimes specs may use; unset: any"
+    )
+    max_gpus_per_spec: int | None = Field(
+        default=None,
+        ge=0,
+        strict=True,
+        description="GPUs one spec may request at once (docs/tenancy.md); unset: no limit",
+    )
+    max_gpus_per_repository: int | None = Field(
+        default=None,
+        ge=0,
+        strict=True,
+        description="GPUs all specs together may request; unset: no limit",
+    )
+
+
+class RepoConfig(TenancyLimits):
     """``reconciler.yaml`` at the repository root; every field optional."""
 
     default_namespace: Name = "default"
-    allowed_namespaces: list[Name] | None = None
     ignore: list[str] = Field(default_factory=list)
     status_branch: str = "status"
 

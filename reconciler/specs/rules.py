@@ -1,19 +1,35 @@
-"""Rules that need more than one spec: duplicates, allowed namespaces and model references.
+"""Rules that need more than one spec: duplicates, tenancy limits and model references.
 
 Pure: the loader hands in every document that names a spec (valid or not) and gets back, per
 document, what is wrong with it. A reference to a spec that exists but is itself invalid is not
 an error of the referrer: it waits for the target to be fixed.
+
+Tenancy limits (allowed namespaces, backends and runtimes, GPUs per spec and per repository)
+come from ``reconciler.yaml`` and, optionally, from the operator's run settings; where both set
+a limit the tighter one applies and messages name the one that refused. GPUs are counted by
+``gpu_demand`` (docs/tenancy.md). The repository total is checked last, over the specs nothing
+else refused, in file order: a spec that would take the total over the limit is refused and the
+specs that fit before it keep their GPUs.
 """
 
 from __future__ import annotations
 
+import graphlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import SpecProblem
 from reconciler.specs.loaded import SpecKey
-from reconciler.specs.models import AnySpec, ModelDeployment, ModelSource, Pipeline, RepoConfig
+from reconciler.specs.models import (
+    AnySpec,
+    ModelDeployment,
+    ModelSource,
+    Pipeline,
+    RepoConfig,
+    TenancyLimits,
+    TrainingJob,
+)
 from reconciler.specs.yamlsafe import FieldPath, Mark, format_path, locate
 
 _SOURCES: tuple[FieldPath, ...] = (("spec", "model"), ("spec", "canary", "model"))
@@ -26,8 +42,8 @@ _SOURCE_FIELDS: tuple[FieldPath, ...] = (
     ("fromPipeline", "output"),
 )
 
-# The only positions these rules point at, with their parents as fallbacks: the loader keeps
-# just these marks of each document, so a cached document stays small.
+# The positions these rules point at, with their parents as fallbacks: the loader keeps just
+# these marks of each document (and the steps' of ``is_located``), so a cached one stays small.
 LOCATED_PATHS: frozenset[FieldPath] = frozenset(
     {
         (),
@@ -35,11 +51,39 @@ LOCATED_PATHS: frozenset[FieldPath] = frozenset(
         ("metadata", "name"),
         ("metadata", "namespace"),
         ("spec",),
+        ("spec", "backend"),
+        ("spec", "runtime"),
+        ("spec", "resources"),
+        ("spec", "resources", "gpu"),
         ("spec", "canary"),
         *_SOURCES,
         *((*source, *rest) for source in _SOURCES for rest in _SOURCE_FIELDS),
     }
 )
+# Positions under each ``spec.steps[i]``: steps are numbered, so they cannot be listed above.
+_STEP_PATHS: frozenset[FieldPath] = frozenset({(), ("resources",), ("resources", "gpu")})
+
+# How messages name where a limit is set.
+REPOSITORY = "reconciler.yaml"
+OPERATOR = "run settings"
+
+# Steps with GPUs among which the heaviest set that can run at once is searched for; a
+# pipeline with more counts all of them together, so a hostile spec cannot make loading slow.
+MAX_COMPARED_GPU_STEPS = 64
+# Specs named in a repository-total message before the rest are only counted.
+_NAMED_IN_TOTAL = 5
+
+
+def is_located(path: FieldPath) -> bool:
+    """Whether the loader keeps the mark of ``path`` for these rules."""
+    if path in LOCATED_PATHS:
+        return True
+    return (
+        len(path) >= 3
+        and path[:2] == ("spec", "steps")
+        and isinstance(path[2], int)
+        and path[3:] in _STEP_PATHS
+    )
 
 
 @dataclass(frozen=True)
@@ -52,19 +96,31 @@ class Named:
     spec: AnySpec | None = None
 
 
+Sources = Sequence[tuple[str, TenancyLimits]]
+
+
 def check(
-    named: Sequence[Named], config: RepoConfig, references: bool = True
+    named: Sequence[Named],
+    config: RepoConfig,
+    references: bool = True,
+    tightened: TenancyLimits | None = None,
 ) -> dict[int, list[SpecProblem]]:
     """Problems per index of ``named``; indexes without problems are absent.
 
     ``references=False`` when ``named`` is a part of a repository, whose targets may be
-    elsewhere.
+    elsewhere. ``tightened``: the operator's limits, applied on top of ``config``'s.
     """
+    sources: list[tuple[str, TenancyLimits]] = [(REPOSITORY, config)]
+    if tightened is not None:
+        sources.append((OPERATOR, tightened))
     found: dict[int, list[SpecProblem]] = defaultdict(list)
     _duplicates(named, found)
-    _namespaces(named, config, found)
+    _allowed(named, sources, found)
     if references:
         _references(named, found)
+    _gpus_per_spec(named, sources, found)
+    # Last: only specs that nothing else refused take a share of the repository's GPUs.
+    _gpus_per_repository(named, sources, found)
     return dict(found)
 
 
@@ -90,22 +146,279 @@ def _duplicates(named: Sequence[Named], found: dict[int, list[SpecProblem]]) -> 
             found[index].append(_problem(named[index], ("metadata", "name"), message))
 
 
-def _namespaces(
-    named: Sequence[Named], config: RepoConfig, found: dict[int, list[SpecProblem]]
-) -> None:
-    allowed = config.allowed_namespaces
-    if allowed is None:
-        return
+# ---------------------------------------------------------------- tenancy limits
+
+
+def _setting(attribute: str) -> str:
+    """A limit as written in YAML: ``max_gpus_per_spec`` -> ``maxGpusPerSpec``."""
+    return TenancyLimits.model_fields[attribute].alias or attribute
+
+
+def _refusal(sources: Sources, attribute: str, what: str, value: str, note: str = "") -> str | None:
+    """Why ``value`` is not allowed, by the first source whose list leaves it out."""
+    for origin, limits in sources:
+        allowed: list[str] | None = getattr(limits, attribute)
+        if allowed is not None and value not in allowed:
+            return (
+                f"{what} {value!r}{note} is not allowed by {origin} "
+                f"({_setting(attribute)}: {', '.join(allowed) or 'none'})"
+            )
+    return None
+
+
+def _tightest(sources: Sources, attribute: str) -> tuple[int, str] | None:
+    """The lowest of the sources' values and where it is set; on a tie, reconciler.yaml."""
+    values = [
+        (value, origin)
+        for origin, limits in sources
+        if (value := getattr(limits, attribute)) is not None
+    ]
+    return min(values, key=lambda item: item[0]) if values else None
+
+
+def _allowed(named: Sequence[Named], sources: Sources, found: dict[int, list[SpecProblem]]) -> None:
     for index, doc in enumerate(named):
-        if doc.key.namespace in allowed:
-            continue
         written = ("metadata", "namespace") in doc.marks
         path = ("metadata", "namespace") if written else ("metadata", "name")
-        message = (
-            f"namespace {doc.key.namespace!r} is not allowed by reconciler.yaml "
-            f"(allowedNamespaces: {', '.join(allowed)})"
-        )
-        found[index].append(_problem(doc, path, message))
+        refusal = _refusal(sources, "allowed_namespaces", "namespace", doc.key.namespace)
+        if refusal:
+            found[index].append(_problem(doc, path, refusal))
+        spec = doc.spec
+        if isinstance(spec, TrainingJob):
+            path, attribute, value = ("spec", "backend"), "allowed_backends", spec.spec.backend
+        elif isinstance(spec, ModelDeployment):
+            path, attribute, value = ("spec", "runtime"), "allowed_runtimes", spec.spec.runtime
+        else:
+            continue
+        note = "" if path in doc.marks else " (the default)"
+        refusal = _refusal(sources, attribute, path[-1], value, note)
+        if refusal:
+            found[index].append(_problem(doc, path, refusal))
+
+
+@dataclass(frozen=True)
+class GpuDemand:
+    """The GPUs one spec requests at once, the field asking for them, and how they add up."""
+
+    total: int
+    path: FieldPath
+    working: str  # "4 workers x 2 GPUs = 8"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def gpu_demand(spec: AnySpec) -> GpuDemand | None:
+    """What ``spec`` counts against the GPU limits; None when it asks for no GPU.
+
+    TrainingJob: every worker is a pod with ``resources.gpu``. ModelDeployment: the most pods
+    its runtime may run (replicas, or autoscaling.maxReplicas) plus the canary's pods, each with
+    ``resources.gpu``. Pipeline: a step starts as soon as its upstreams succeed, so steps of
+    which none is upstream of another can run at once; the count is the most GPUs such a set of
+    steps holds (the largest step when the steps form a chain).
+    """
+    if isinstance(spec, TrainingJob):
+        gpu, workers = spec.spec.resources.gpu, spec.spec.workers
+        if not gpu:
+            return None
+        total = workers * gpu
+        working = f"{_count(workers, 'worker')} x {_count(gpu, 'GPU')} = {total}"
+        return GpuDemand(total, ("spec", "resources", "gpu"), working)
+    if isinstance(spec, ModelDeployment):
+        return _serving_demand(spec)
+    return _pipeline_demand(spec)
+
+
+def _serving_demand(spec: ModelDeployment) -> GpuDemand | None:
+    body = spec.spec
+    gpu = body.resources.gpu
+    if not gpu:
+        return None
+    if body.autoscaling is not None:
+        # The canary's share is taken of the replicas it starts from, as the renderers split.
+        first, pods = body.autoscaling.min_replicas, body.autoscaling.max_replicas
+        pods_text = f"maxReplicas {pods}"
+    else:
+        first = pods = 1 if body.replicas is None else body.replicas
+        if body.runtime == "kserve":
+            pods = max(pods, 1)  # KServe scales a service at zero replicas up to one pod
+        pods_text = _count(pods, "replica")
+    canary = 0 if body.canary is None else _canary_pods(first, body.canary.traffic_percent)
+    if canary:
+        pods_text = f"({pods_text} + {canary} canary)"
+    total = (pods + canary) * gpu
+    if not total:
+        return None
+    return GpuDemand(
+        total, ("spec", "resources", "gpu"), f"{pods_text} x {_count(gpu, 'GPU')} = {total}"
+    )
+
+
+def _canary_pods(replicas: int, percent: int) -> int:
+    """The canary's pods as the serving renderers split replicas: its share of them rounded
+    half up, and at least one while it takes traffic."""
+    if replicas == 0 or percent == 0:
+        return 0
+    return max(1, (replicas * percent + 50) // 100)
+
+
+def _pipeline_demand(spec: Pipeline) -> GpuDemand | None:
+    steps = spec.spec.steps
+    gpus = {index: step.resources.gpu for index, step in enumerate(steps) if step.resources.gpu}
+    if not gpus:
+        return None
+    if len(gpus) > MAX_COMPARED_GPU_STEPS:
+        total = sum(gpus.values())
+        path = ("spec", "steps", next(iter(gpus)), "resources", "gpu")
+        return GpuDemand(total, path, f"{len(gpus)} steps with GPUs, counted together: {total}")
+    group = _at_once(spec, gpus)
+    path = ("spec", "steps", group[0], "resources", "gpu")
+    total = sum(gpus[index] for index in group)
+    if len(group) == 1:
+        return GpuDemand(total, path, f"step {steps[group[0]].name!r}: {_count(total, 'GPU')}")
+    names = [repr(steps[index].name) for index in group]
+    working = (
+        f"steps {', '.join(names[:-1])} and {names[-1]} can run at once: "
+        f"{' + '.join(str(gpus[index]) for index in group)} = {total}"
+    )
+    return GpuDemand(total, path, working)
+
+
+def _at_once(spec: Pipeline, gpus: Mapping[int, int]) -> list[int]:
+    """The steps of ``gpus`` (step index -> GPUs) that can run at once with the most GPUs
+    together, in file order.
+
+    Steps can run at once when none is upstream of another (an antichain of the dependsOn
+    order). The heaviest one is found as in Fulkerson's proof of Dilworth's theorem: a maximum
+    flow from a left copy of every step to a right copy of each step downstream of it, each copy
+    holding the step's GPUs, leaves as the answer the steps whose left copy the source still
+    reaches and whose right copy it does not.
+    """
+    indexes = list(gpus)
+    count = len(indexes)
+    source, sink = 2 * count, 2 * count + 1
+    residual: dict[tuple[int, int], int] = defaultdict(int)
+    neighbours: list[list[int]] = [[] for _ in range(2 * count + 2)]
+
+    def edge(start: int, end: int, capacity: int) -> None:
+        residual[start, end] += capacity
+        neighbours[start].append(end)
+        neighbours[end].append(start)
+
+    downstream = _downstream(spec, indexes)
+    unbounded = sum(gpus.values()) + 1
+    for left, index in enumerate(indexes):
+        edge(source, left, gpus[index])
+        edge(count + left, sink, gpus[index])
+        for right, other in enumerate(indexes):
+            if other in downstream[index]:
+                edge(left, count + right, unbounded)
+    while True:
+        parents = _reach(source, neighbours, residual)
+        if sink not in parents:
+            break
+        path = [sink]
+        while path[-1] != source:
+            path.append(parents[path[-1]])
+        pairs = list(zip(path[1:], path[:-1], strict=True))
+        pushed = min(residual[pair] for pair in pairs)
+        for start, end in pairs:
+            residual[start, end] -= pushed
+            residual[end, start] += pushed
+    reached = _reach(source, neighbours, residual)
+    return [
+        index
+        for left, index in enumerate(indexes)
+        if left in reached and count + left not in reached
+    ]
+
+
+def _reach(
+    source: int, neighbours: Sequence[Sequence[int]], residual: Mapping[tuple[int, int], int]
+) -> dict[int, int]:
+    """Nodes reachable from ``source`` over edges with capacity left, each to its parent on a
+    shortest path (breadth first: Edmonds-Karp)."""
+    parents = {source: source}
+    queue = [source]
+    for node in queue:
+        for nxt in neighbours[node]:
+            if nxt not in parents and residual.get((node, nxt), 0) > 0:
+                parents[nxt] = node
+                queue.append(nxt)
+    return parents
+
+
+def _downstream(spec: Pipeline, indexes: Sequence[int]) -> dict[int, set[int]]:
+    """For each step of ``indexes``, the others of ``indexes`` downstream of it."""
+    steps = spec.spec.steps
+    bit = {steps[index].name: 1 << position for position, index in enumerate(indexes)}
+    graph = {step.name: step.depends_on for step in steps}
+    # Upstream steps (of ``indexes``) of every step, as bit sets: linear in the pipeline's size.
+    upstream: dict[str, int] = {}
+    for name in graphlib.TopologicalSorter(graph).static_order():
+        mask = 0
+        for dep in graph[name]:
+            mask |= upstream[dep] | bit.get(dep, 0)
+        upstream[name] = mask
+    return {
+        index: {other for other in indexes if upstream[steps[other].name] & bit[steps[index].name]}
+        for index in indexes
+    }
+
+
+def _gpus_per_spec(
+    named: Sequence[Named], sources: Sources, found: dict[int, list[SpecProblem]]
+) -> None:
+    limit = _tightest(sources, "max_gpus_per_spec")
+    if limit is None:
+        return
+    most, origin = limit
+    for index, doc in enumerate(named):
+        demand = None if doc.spec is None else gpu_demand(doc.spec)
+        if demand is not None and demand.total > most:
+            message = f"{demand.working} exceeds maxGpusPerSpec {most} ({origin})"
+            found[index].append(_problem(doc, demand.path, message))
+
+
+def _gpus_per_repository(
+    named: Sequence[Named], sources: Sources, found: dict[int, list[SpecProblem]]
+) -> None:
+    limit = _tightest(sources, "max_gpus_per_repository")
+    if limit is None:
+        return
+    most, origin = limit
+    # File order, the same from a directory and from a commit; within a file, document order.
+    order = sorted(
+        (index for index, doc in enumerate(named) if doc.spec is not None and index not in found),
+        key=lambda index: (named[index].file, _name_line(named[index])),
+    )
+    taken = 0
+    kept: list[str] = []
+    for index in order:
+        doc = named[index]
+        assert doc.spec is not None  # filtered above
+        demand = gpu_demand(doc.spec)
+        if demand is None:
+            continue
+        if taken + demand.total <= most:
+            taken += demand.total
+            kept.append(
+                f"{doc.key.kind} {doc.key.namespace}/{doc.key.name} ({doc.file}: {demand.total})"
+            )
+            continue
+        if not kept:
+            message = f"{demand.working} exceeds maxGpusPerRepository {most} ({origin})"
+        else:
+            listed = ", ".join(kept[:_NAMED_IN_TOTAL])
+            if len(kept) > _NAMED_IN_TOTAL:
+                listed += f" and {len(kept) - _NAMED_IN_TOTAL} more"
+            message = (
+                f"{_count(demand.total, 'GPU')} would bring the repository to "
+                f"{taken + demand.total}, over maxGpusPerRepository {most} ({origin}); the "
+                f"specs before it in file order that fit keep their {taken}: {listed}"
+            )
+        found[index].append(_problem(doc, demand.path, message))
 
 
 def _references(named: Sequence[Named], found: dict[int, list[SpecProblem]]) -> None:

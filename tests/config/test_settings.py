@@ -69,3 +69,15 @@ def test_unknown_key_in_file(tmp_path):
     config.write_text("repo: r\nbrnach: main\n")
     with pytest.raises(ConfigError, match="unknown setting\\(s\\) brnach"):
         load_settings(flags(), {}, str(config))
+
+
+def test_tenancy_limits_from_flags_and_environment():
+    settings = load_settings(
+        flags(repo="r", max_gpus_per_spec="2"),
+        {"RECONCILER_ALLOWED_BACKENDS": "job, pytorchjob"},
+    )
+    limits = settings.tenancy.limits()
+    assert limits.max_gpus_per_spec == 2
+    assert limits.allowed_backends == ["job", "pytorchjob"]
+    with pytest.raises(ConfigError, match="RECONCILER_ALLOWED_BACKENDS"):
+        load_settings(flags(repo="r"), {"RECONCILER_ALLOWED_BACKENDS": "slurm"})

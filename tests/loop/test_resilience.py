@@ -85,7 +85,8 @@ def test_status_push_race_keeps_both_writers_changes(loop, tmp_path):
     (other / "NOTES.md").write_text("kept by another writer\n")
     git("add", "NOTES.md", cwd=other)
     git("commit", "-q", "-m", "another writer", cwd=other)
-    git("push", "-q", "origin", "status", cwd=other)
+    # The other writer is polite too: when the reconciler pushed first, it rebases and retries.
+    wait_for(lambda: _push_rebasing(other), what="the other writer's push")
     loop.commit({"models/m0.yaml": serving("model-0", replicas=2)})
     wait_for(
         lambda: (loop.status("ModelDeployment", "model-0") or {}).get("replicas", {}).get("desired")
@@ -97,6 +98,15 @@ def test_status_push_race_keeps_both_writers_changes(loop, tmp_path):
     repo = pygit2.Repository(str(loop.remote.bare))
     messages = [c.message for c in repo.walk(repo.references["refs/heads/status"].target)]
     assert any(m.startswith("another writer") for m in messages)
+
+
+def _push_rebasing(work) -> bool:
+    try:
+        git("pull", "-q", "--rebase", "origin", "status", cwd=work)
+        git("push", "-q", "origin", "status", cwd=work)
+    except AssertionError:
+        return False
+    return True
 
 
 def test_killed_mid_apply_restarts_without_duplicates(loop, tmp_path):
