@@ -35,6 +35,8 @@ class Run:
     outputs: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, float] | None = None
     metrics_note: str | None = None
+    # False until a finished pod of the run has been seen: its metrics may still be on the way.
+    metrics_read: bool = True
 
     @property
     def finished(self) -> bool:
@@ -121,16 +123,21 @@ def _times(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
 def runs_from(objects: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> list[Run]:
     """Every run among ``objects``, newest first, with metrics from its pods."""
     messages: dict[str, tuple[str, str]] = {}
+    finished: set[str] = set()
     for pod in pods:
         pod_labels = pod.get("metadata", {}).get("labels") or {}
         run_hash, spec_name = pod_labels.get(labels.RUN_HASH), pod_labels.get(labels.SPEC_NAME)
-        message = _termination_message(pod)
-        if not run_hash or not spec_name or message is None:
+        if not run_hash or not spec_name:
             continue
         key = f"{spec_name}/{pod_labels.get(labels.PIPELINE_STEP, '')}/{run_hash}"
-        finished = _pod_finished_at(pod)
-        if key not in messages or finished > messages[key][0]:
-            messages[key] = (finished, message)
+        if _pod_finished_at(pod):
+            finished.add(key)
+        message = _termination_message(pod)
+        if message is None:
+            continue
+        finished_at = _pod_finished_at(pod)
+        if key not in messages or finished_at > messages[key][0]:
+            messages[key] = (finished_at, message)
     runs = []
     for obj in objects:
         metadata = obj.get("metadata", {})
@@ -143,8 +150,9 @@ def runs_from(objects: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, 
         health = assess(dict(obj))
         phase = health.phase.name if health.phase is not Phase.Ready else "Progressing"
         metrics, note = None, None
+        key = f"{obj_labels.get(labels.SPEC_NAME)}/{step or ''}/{run_hash}"
         if phase in ("Succeeded", "Failed"):
-            found = messages.get(f"{obj_labels.get(labels.SPEC_NAME)}/{step or ''}/{run_hash}")
+            found = messages.get(key)
             metrics, note = parse_metrics(found[1] if found else None)
         start, end = _times(obj)
         outputs = _json_map(annotations.get(labels.OUTPUTS))
@@ -167,6 +175,7 @@ def runs_from(objects: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, 
                 outputs=outputs,
                 metrics=metrics,
                 metrics_note=note,
+                metrics_read=key in finished,
             )
         )
     runs.sort(key=lambda run: (run.created, run.name), reverse=True)
@@ -212,6 +221,9 @@ def choose_model(
             continue
         if run.output_uri is None:
             rejected.append((run.name, "run has no output URI"))
+            continue
+        if minimums and not run.metrics_read:
+            rejected.append((run.name, "waiting for its metrics"))
             continue
         failures = gate_failures(run, minimums)
         if failures:

@@ -218,3 +218,22 @@ def test_step_outputs_come_from_the_run_annotation():
     (found,) = runs_from([obj], [])
     assert found.step == "train"
     assert found.outputs == {"model": "s3://m/p-train-2"}
+
+
+def test_a_run_whose_pod_is_not_seen_yet_waits_for_its_metrics():
+    # The Job and its pod arrive on separate watches: a finished Job may come first.
+    objects = [
+        job(
+            "train-aaaa1111",
+            "aaaa1111",
+            "2026-01-01T00:00:00Z",
+            "Complete",
+            **{labels.OUTPUT_URI: "s3://m/a"},
+        )
+    ]
+    (unread,) = runs_from(objects, [])
+    assert not unread.metrics_read
+    promotion = choose_model([unread], {"accuracy": 0.9}, "TrainingJob train")
+    assert promotion.rejected == (("train-aaaa1111", "waiting for its metrics"),)
+    (read,) = runs_from(objects, [pod("aaaa1111", '{"accuracy": 0.95}')])
+    assert choose_model([read], {"accuracy": 0.9}, "TrainingJob train").uri == "s3://m/a"

@@ -66,10 +66,12 @@ def test_new_hyperparameters_start_a_new_run_and_keep_the_old(loop):
     loop.commit({"training/t.yaml": train(lr=0.05)})
     wait_for(lambda: len(runs(loop)) == 2, what="a second run")
     status = wait_for(
-        lambda: (s := loop.status("TrainingJob", "train-fraud"))
-        and s["currentRun"] != first
-        and s["phase"] == "Succeeded"
-        and s,
+        lambda: (
+            (s := loop.status("TrainingJob", "train-fraud"))
+            and s["currentRun"] != first
+            and s["phase"] == "Succeeded"
+            and s
+        ),
         what="second run succeeded",
     )
     assert first in runs(loop)
@@ -83,7 +85,7 @@ def test_history_limit_prunes_the_oldest_finished_runs(loop):
     seen = set(runs(loop))
     for lr in (0.2, 0.3):
         loop.commit({"training/t.yaml": train(lr=lr, history=1)})
-        wait_for(lambda: set(runs(loop)) - seen, what="a new run")
+        wait_for(lambda seen=seen: set(runs(loop)) - seen, what="a new run")
         seen |= set(runs(loop))
         loop.wait_phase("TrainingJob", "train-fraud", "Succeeded")
     wait_for(lambda: len(runs(loop)) == 1, what="older runs pruned to the history limit")
@@ -106,13 +108,20 @@ def test_gate_not_met_waits_and_says_why_in_both_statuses(loop):
     loop.commit({"training/t.yaml": train(), "models/m.yaml": serve(0.9)})
     loop.start()
     trained = loop.wait_phase("TrainingJob", "train-fraud", "Succeeded")
-    status = loop.wait_phase("ModelDeployment", "fraud-detector", "Pending")
-    assert "accuracy 0.87 < 0.9" in status["message"]
-    run = wait_for(
-        lambda: loop.status("TrainingJob", "train-fraud")["runs"][0].get("notPromoted"),
+    status = wait_for(
+        lambda: (
+            (s := loop.status("ModelDeployment", "fraud-detector"))
+            and "accuracy 0.87 < 0.9" in s["message"]
+            and s
+        ),
+        what="the gate's verdict in the serving status",
+    )
+    assert status["phase"] == "Pending"
+    expected = {"fraud-detector": "gate not met: accuracy 0.87 < 0.9"}
+    wait_for(
+        lambda: loop.status("TrainingJob", "train-fraud")["runs"][0].get("notPromoted") == expected,
         what="the gate reported on the run",
     )
-    assert run == {"fraud-detector": "gate not met: accuracy 0.87 < 0.9"}
     assert trained["runs"][0]["metrics"] == {"accuracy": 0.87}
 
 
@@ -128,9 +137,12 @@ def test_a_newer_run_failing_or_below_the_gate_keeps_the_old_model(loop):
     loop.commit({"training/t.yaml": train(lr=0.3)})
     loop.wait_phase("TrainingJob", "train-fraud", "Succeeded")
     status = wait_for(
-        lambda: (s := loop.status("ModelDeployment", "fraud-detector"))
-        and len(s["model"].get("notPromoted", [])) == 2
-        and s,
+        lambda: (
+            (s := loop.status("ModelDeployment", "fraud-detector"))
+            and len(s["model"].get("notPromoted", [])) == 2
+            and s["model"]["notPromoted"][0]["reason"].startswith("gate not met")
+            and s
+        ),
         what="both newer runs reported as not promoted",
     )
     assert status["model"]["uri"] == good
