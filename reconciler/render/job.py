@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.render.common import TERMINATION_POLICY, Manifest, container
+from reconciler.render.common import Manifest
 from reconciler.render.training import TrainingRun
 
 CONTAINER = "train"
@@ -19,17 +19,7 @@ def render_job(run: TrainingRun) -> list[Manifest]:
         "metadata": {"labels": run.pod_labels()},
         "spec": {
             "restartPolicy": "Never",
-            "containers": [
-                container(
-                    CONTAINER,
-                    spec.image,
-                    command=spec.command,
-                    args=run.args(),
-                    env=run.env(),
-                    resources=spec.resources,
-                    termination_policy=TERMINATION_POLICY,
-                )
-            ],
+            "containers": [run.container(CONTAINER)],
         },
     }
     return [

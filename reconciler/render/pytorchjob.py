@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.render.common import TERMINATION_POLICY, Manifest, container
+from reconciler.render.common import Manifest
 from reconciler.render.training import TrainingRun
 
 # The training operator finds the container by this name.
@@ -34,24 +34,11 @@ def render_pytorchjob(run: TrainingRun) -> list[Manifest]:
 
 
 def _replicas(run: TrainingRun, count: int) -> dict[str, Any]:
-    spec = run.spec.spec
     return {
         "replicas": count,
         "restartPolicy": "Never",
         "template": {
             "metadata": {"labels": run.pod_labels()},
-            "spec": {
-                "containers": [
-                    container(
-                        CONTAINER,
-                        spec.image,
-                        command=spec.command,
-                        args=run.args(),
-                        env=run.env(),
-                        resources=spec.resources,
-                        termination_policy=TERMINATION_POLICY,
-                    )
-                ]
-            },
+            "spec": {"containers": [run.container(CONTAINER)]},
         },
     }

@@ -7,7 +7,9 @@ from typing import Any
 
 from reconciler import labels
 from reconciler.render.common import (
+    TERMINATION_POLICY,
     RenderContext,
+    container,
     env_list,
     hyperparameter_args,
     hyperparameter_env,
@@ -72,3 +74,16 @@ class TrainingRun:
     def args(self) -> list[str]:
         spec = self.spec.spec
         return [*spec.args, *hyperparameter_args(spec.hyperparameters)]
+
+    def container(self, name: str) -> dict[str, Any]:
+        """The training container: the spec's command, args, env and resources."""
+        spec = self.spec.spec
+        return container(
+            name,
+            spec.image,
+            command=spec.command,
+            args=self.args(),
+            env=self.env(),
+            resources=spec.resources,
+            termination_policy=TERMINATION_POLICY,
+        )

@@ -187,7 +187,7 @@ RESERVED_ENV = frozenset({"MODEL_URI", "OUTPUT_URI", "STORAGE_URI"})
 RESERVED_ENV_PREFIXES = ("HP_", "INPUT_", "OUTPUT_")
 
 
-def _check_env(env: Mapping[str, Any]) -> None:
+def _check_env(env: dict[str, Any]) -> dict[str, Any]:
     for name in env:
         if not ENV_NAME.match(name):
             raise ValueError(
@@ -199,6 +199,10 @@ def _check_env(env: Mapping[str, Any]) -> None:
                 f"({', '.join(sorted(RESERVED_ENV))} and the prefixes "
                 f"{', '.join(RESERVED_ENV_PREFIXES)} are reserved)"
             )
+    return env
+
+
+Env = Annotated[dict[str, EnvValue], AfterValidator(_check_env)]
 
 
 def hyperparameter_env_name(name: str) -> str:
@@ -289,16 +293,10 @@ class ModelDeploymentSpec(Strict):
     replicas: int | None = Field(default=None, ge=0, le=1000, strict=True)
     autoscaling: Autoscaling | None = None
     resources: Resources = Field(default_factory=Resources)
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
     port: int = Field(default=8080, ge=1, le=65535, strict=True)
     canary: Canary | None = None
     promotion: Promotion | None = None
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_env(value)
-        return value
 
     @model_validator(mode="after")
     def _rules(self) -> ModelDeploymentSpec:
@@ -359,7 +357,7 @@ class TrainingJobSpec(Strict):
     image: NonEmpty
     command: list[str] = Field(default_factory=list)
     args: list[str] = Field(default_factory=list)
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     backend: Backend = "job"
     workers: int = Field(default=1, ge=1, le=1000, strict=True)
@@ -369,12 +367,6 @@ class TrainingJobSpec(Strict):
     timeout: str | None = None
     history_limit: int = Field(default=3, ge=1, le=100, strict=True)
     run_trigger: Scalar | None = None
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_env(value)
-        return value
 
     @field_validator("hyperparameters")
     @classmethod
@@ -448,16 +440,10 @@ class PipelineStep(Strict):
     image: NonEmpty
     command: list[str] = Field(default_factory=list)
     args: list[str] = Field(default_factory=list)
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: Env = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     depends_on: list[str] = Field(default_factory=list)
     outputs: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, Any]) -> dict[str, Any]:
-        _check_env(value)
-        return value
 
     @field_validator("outputs")
     @classmethod
