@@ -85,6 +85,7 @@ class EngineOptions:
     max_prune_fraction: float = 0.5
     apply_concurrency: int = 4
     limits: TenancyLimits | None = None  # the operator's, tightening reconciler.yaml's
+    max_fetch_backoff: float = 60.0  # seconds; a failing remote is retried at most this rarely
 
 
 @dataclass
@@ -108,6 +109,8 @@ class _State:
     guard: PruneGuard | None = None
     status_pending: bool = False
     rejected: tuple[str, str] | None = None  # (tip, why) of a tip that failed verification
+    fetch_failures: int = 0
+    retry_at: float = 0.0  # monotonic time before which timers do not fetch again
     # Everything a spec's last plan read, kept when that plan wrote nothing: the same inputs
     # again give the same plan and status, so a resync skips the spec (see _inputs).
     settled_inputs: dict[SpecKey, tuple[Any, ...]] = field(default_factory=dict)
@@ -258,7 +261,10 @@ class Engine:
         structlog.contextvars.clear_contextvars()
         dirty: set[SpecKey] = set()
         reasons = {t.reason for t in triggers}
-        if reasons & {"start", "poll", "commit", "webhook", "resync"}:
+        # A push or webhook is news: fetch at once. A timer only fetches once any backoff
+        # from earlier failures has run out.
+        news = bool(reasons & {"start", "commit", "webhook"})
+        if news or (reasons & {"poll", "resync"} and time.monotonic() >= self.state.retry_at):
             dirty |= self._sync_source()
         for trigger in triggers:
             if trigger.owner is not None:
@@ -290,12 +296,16 @@ class Engine:
         try:
             head = str(self.source.fetch())
         except SourceError as exc:
+            state.fetch_failures += 1
+            delay = min(self.options.max_fetch_backoff, 2.0**state.fetch_failures)
+            state.retry_at = time.monotonic() + delay
             if state.source_error != str(exc):
-                log.warning("source_failed", reason=str(exc))
+                log.warning("source_failed", reason=str(exc), retry_in=delay)
             state.source_error = str(exc)
             self.metrics.git_errors.labels("fetch").inc()
             return set()
         state.source_error = None
+        state.fetch_failures, state.retry_at = 0, 0.0
         if head == state.head:
             return set()
         structlog.contextvars.bind_contextvars(commit=head[:12])

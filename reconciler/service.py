@@ -75,6 +75,7 @@ class Service:
                 max_prune_fraction=settings.cluster.max_prune_fraction,
                 apply_concurrency=settings.cluster.apply_concurrency,
                 limits=settings.tenancy.limits(),
+                max_fetch_backoff=settings.source.interval,
             ),
             self.metrics,
             verifier=self.verifier,
