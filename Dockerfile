@@ -20,6 +20,10 @@ FROM python:3.11.11-slim-bookworm
 LABEL org.opencontainers.image.title="reconciler" \
       org.opencontainers.image.description="GitOps control loop for ML workloads on Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0"
+# --verify-commits checks signatures with gpg (OpenPGP) and ssh-keygen (SSH), as git does.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gnupg openssh-client \
+    && rm -rf /var/lib/apt/lists/*
 # 65532 is the conventional "nonroot" uid; deploy/deployment.yaml runs as it too.
 RUN groupadd --gid 65532 reconciler \
     && useradd --uid 65532 --gid 65532 --home-dir /home/reconciler --create-home \

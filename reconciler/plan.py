@@ -162,6 +162,16 @@ def _compare(ref: ObjectRef, desired: dict[str, Any], live: dict[str, Any] | Non
         return Change(Action.UPDATE, ref, reason, desired, live, paths)
     if _annotation(desired, labels.SPEC_HASH) != _annotation(live, labels.SPEC_HASH):
         return Change(Action.UPDATE, ref, "spec changed", desired, live, paths)
+    # Serving a newly promoted model changes the object without changing its spec.
+    served = (_annotation(live, labels.MODEL_URI), _annotation(desired, labels.MODEL_URI))
+    canary = (
+        _annotation(live, labels.CANARY_MODEL_URI),
+        _annotation(desired, labels.CANARY_MODEL_URI),
+    )
+    if served[0] != served[1] or canary[0] != canary[1]:
+        changed = served if served[0] != served[1] else canary
+        reason = f"model changed: {changed[0]} -> {changed[1]}"
+        return Change(Action.UPDATE, ref, reason, desired, live, paths)
     if drifts:
         return Change(Action.UPDATE, ref, _drift_reason(drifts), desired, live, paths)
     return Change(Action.NOOP, ref, "in sync", desired, live)

@@ -18,7 +18,7 @@ from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.lease import LeaderElector
 from reconciler.config import Settings
 from reconciler.engine import Engine, EngineOptions
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, SourceError
 from reconciler.httpserver import ServiceServer
 from reconciler.metrics import Metrics
 from reconciler.source.credentials import Credentials
@@ -26,6 +26,7 @@ from reconciler.source.git import GitSource, local_repository_path
 from reconciler.source.verify import CommitVerifier
 from reconciler.source.watch import RepositoryWatcher
 from reconciler.source.webhook import HOOK_PATH, WebhookReceiver, load_secret
+from reconciler.specs.loader import read_config
 from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,7 @@ class Service:
             in_cluster=settings.cluster.in_cluster,
         )
         self.client = client or KubeClient.connect(connection)
-        status_branch = source.status_branch or "status"
+        status_branch = source.status_branch or self._configured_status_branch()
         self.status = StatusWriter(self.source.repo, source.repo, status_branch, credentials)
         self.engine = Engine(
             self.source,
@@ -112,6 +113,15 @@ class Service:
         if local is not None:
             self.watcher = RepositoryWatcher(local, lambda: self.engine.trigger("commit"))
         self._poller: threading.Thread | None = None
+
+    def _configured_status_branch(self) -> str:
+        """``statusBranch`` of the repository's reconciler.yaml, read once at start."""
+        try:
+            head = self.source.fetch()
+        except SourceError as exc:
+            log.warning("status_branch_unknown", reason=str(exc), using="status")
+            return "status"
+        return read_config(self.source.repo, head).status_branch
 
     def readiness(self) -> tuple[bool, str]:
         elector = self.elector

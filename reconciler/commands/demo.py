@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.repo_dir.is_dir():
         print(f"reconciler demo: {args.repo_dir} is not a directory", file=sys.stderr)
         return 2
+    if args.crds is not None and not args.crds.is_dir():
+        print(f"reconciler demo: --crds {args.crds} is not a directory", file=sys.stderr)
+        return 2
     crds = args.crds if args.crds is not None else (DEFAULT_CRDS if DEFAULT_CRDS.is_dir() else None)
     configure("info" if args.verbose else "warning")
     with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as temp:

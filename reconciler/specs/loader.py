@@ -386,6 +386,16 @@ def _config(data: bytes | None) -> tuple[RepoConfig, list[SpecProblem]]:
         return RepoConfig(), [dataclasses.replace(p, file=CONFIG_FILE) for p in found]
 
 
+def read_config(repo: pygit2.Repository, commit: pygit2.Oid | str) -> RepoConfig:
+    """Only ``reconciler.yaml`` at ``commit``; its defaults when absent or broken."""
+    tree = repo[commit].peel(pygit2.Tree)
+    data = None
+    if CONFIG_FILE in tree:  # pygit2 trees have no get()
+        entry = tree[CONFIG_FILE]
+        data = repo[entry.id].data if entry.type_str == "blob" else None
+    return _config(data)[0]
+
+
 def _read_config_file(root: Path) -> bytes | None:
     path = root / CONFIG_FILE
     if path.is_symlink() or not path.is_file():

@@ -297,9 +297,9 @@ def _detail(status: SpecStatus) -> str:
     replicas = extra.get("replicas")
     if isinstance(replicas, Mapping) and "desired" in replicas:
         return f"{replicas.get('ready', 0)}/{replicas['desired']} replicas"
-    runs = extra.get("runs")
-    if isinstance(runs, Sequence) and runs and isinstance(runs[-1], Mapping):
-        return f"run {runs[-1].get('hash', '?')}"
+    current = extra.get("currentRun")
+    if isinstance(current, str) and current:
+        return f"run {current.rsplit('-', 1)[-1]}"
     steps = extra.get("steps")
     if isinstance(steps, Sequence) and steps:
         done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == "Succeeded")

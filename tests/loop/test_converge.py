@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pygit2
 from kubernetes.client.rest import ApiException
 
 from reconciler import labels
@@ -106,3 +107,14 @@ def test_removed_spec_is_pruned_with_its_status_file(loop):
     wait_for(gone, what="model-c pruned")
     wait_for(lambda: loop.status("ModelDeployment", "model-c") is None, what="status removed")
     assert loop.apps.read_namespaced_deployment("model-a", NAMESPACE)
+
+
+def test_status_branch_named_in_reconciler_yaml(loop):
+    loop.commit({**SPECS, "reconciler.yaml": "statusBranch: ml-status\n"})
+    loop.start()
+    repo = pygit2.Repository(str(loop.remote.bare))
+    wait_for(
+        lambda: repo.references.get("refs/heads/ml-status") is not None,
+        what="status written to the configured branch",
+    )
+    assert repo.references.get("refs/heads/status") is None

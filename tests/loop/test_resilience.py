@@ -26,9 +26,7 @@ def deployments(loop) -> set[str]:
 
 def test_api_error_bursts_are_retried_until_converged(loop):
     loop.sandbox.inject_fault(verb="patch", resource="deployments", status=500, count=3)
-    loop.sandbox.inject_fault(
-        verb="patch", resource="services", status=429, retry_after=0, count=3
-    )
+    loop.sandbox.inject_fault(verb="patch", resource="services", status=429, retry_after=0, count=3)
     loop.commit(SPECS)
     loop.start()
     for i in range(4):
@@ -103,8 +101,10 @@ def test_status_push_race_keeps_both_writers_changes(loop, tmp_path):
     wait_for(lambda: _push_rebasing(other), what="the other writer's push")
     loop.commit({"models/m0.yaml": serving("model-0", replicas=2)})
     wait_for(
-        lambda: (loop.status("ModelDeployment", "model-0") or {}).get("replicas", {}).get("desired")
-        == 2,
+        lambda: (
+            (loop.status("ModelDeployment", "model-0") or {}).get("replicas", {}).get("desired")
+            == 2
+        ),
         what="our status pushed on top of the other writer's commit",
     )
     files = loop.status_files()

@@ -122,7 +122,8 @@ def test_gate_not_met_waits_and_says_why_in_both_statuses(loop):
         lambda: loop.status("TrainingJob", "train-fraud")["runs"][0].get("notPromoted") == expected,
         what="the gate reported on the run",
     )
-    assert trained["runs"][0]["metrics"] == {"accuracy": 0.87}
+    assert trained["runs"][0]["name"] == loop.status("TrainingJob", "train-fraud")["currentRun"]
+    assert loop.status("TrainingJob", "train-fraud")["runs"][0]["metrics"] == {"accuracy": 0.87}
 
 
 def test_a_newer_run_failing_or_below_the_gate_keeps_the_old_model(loop):
@@ -156,9 +157,15 @@ def test_garbage_termination_message_is_a_note_not_a_crash(loop):
     loop.sandbox.set_rules({"jobs": [{"match": "train-fraud-*", "message": "\u0000{{not json"}]})
     loop.commit({"training/t.yaml": train(), "models/m.yaml": serve(0.9)})
     loop.start()
-    status = loop.wait_phase("TrainingJob", "train-fraud", "Succeeded")
-    assert status["runs"][0]["metricsNote"] == (
-        "termination message is not JSON; expected an object of numbers"
+    loop.wait_phase("TrainingJob", "train-fraud", "Succeeded")
+    note = "termination message is not JSON; expected an object of numbers"
+    status = wait_for(
+        lambda: (
+            (s := loop.status("TrainingJob", "train-fraud"))
+            and s["runs"][0].get("metricsNote") == note
+            and s
+        ),
+        what="the note on the run",
     )
     assert "metrics" not in status["runs"][0]
     serving = loop.wait_phase("ModelDeployment", "fraud-detector", "Pending")

@@ -499,3 +499,31 @@ def test_status_in_a_manifest_is_not_compared() -> None:
     live = obj("example.com/v1", "Widget", "w", spec={"a": 1}, status={"phase": "Ready"})
     (change,) = plan([desired], [live]).changes
     assert change.action is Action.NOOP
+
+
+def test_a_newly_promoted_model_is_a_model_change_not_drift():
+    from reconciler import labels as keys
+    from reconciler.plan import Action, plan
+
+    def deployment(uri: str) -> dict:
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": "m",
+                "namespace": "ml",
+                "labels": {keys.MANAGED_BY: keys.MANAGER},
+                "annotations": {keys.SPEC_HASH: "h", keys.MODEL_URI: uri},
+            },
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"name": "s", "env": [{"name": "MODEL_URI", "value": uri}]}]
+                    }
+                }
+            },
+        }
+
+    (change,) = plan([deployment("s3://m/new")], [deployment("s3://m/old")]).changes
+    assert change.action is Action.UPDATE
+    assert change.reason == "model changed: s3://m/old -> s3://m/new"

@@ -187,7 +187,10 @@ def test_commit_message_details_per_kind() -> None:
         "p: Progressing (1/2 steps succeeded) at 1a2b3c4\n"
     )
     runs = SpecStatus(
-        SHA, Phase.SUCCEEDED, extra={"runs": [{"hash": "aaaa1111"}, {"hash": "bbbb2222"}]}
+        SHA,
+        Phase.SUCCEEDED,
+        # Runs are listed newest first; the subject names the spec's current run.
+        extra={"currentRun": "p-bbbb2222", "runs": [{"hash": "bbbb2222"}, {"hash": "aaaa1111"}]},
     )
     assert commit_message([StatusChange(key, runs)], SHA).startswith(
         "p: Succeeded (run bbbb2222) at"
