@@ -157,7 +157,9 @@ class ServiceSettings(_Frozen):
     settle_timeout: float = Field(
         300.0, gt=0, description="seconds --once waits for specs to settle"
     )
-    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    log_level: str = Field(
+        "info", pattern="^(debug|info|warning|error)$", description="debug, info, warning or error"
+    )
 
 
 class Settings(_Frozen):
