@@ -98,6 +98,8 @@ def _serving(
             continue
         entry: dict[str, Any] = {"uri": resolved.get(source)}
         origin = _origin_of(source, namespace)
+        if gate and origin is not None:
+            entry["gate"] = {name: minimum for name, minimum in sorted(gate.items())}
         if promotion.run is not None and origin is not None:
             entry["run"] = promotion.run.name
             entry["runSourceCommit"] = promotion.run.source_commit

@@ -16,6 +16,7 @@ import pygit2
 
 from reconciler import config
 from reconciler.logging import configure
+from reconciler.status.reader import StatusEntry
 
 HELP = "run the whole loop on examples/repo against a sandbox cluster, then show the status"
 
@@ -66,6 +67,21 @@ def _status_log(bare: Path, branch: str) -> list[str]:
     return lines
 
 
+def _lineage(entry: StatusEntry) -> str | None:
+    """Git commit -> run -> metrics -> model URI -> deployment, for one serving spec."""
+    model = entry.status.extra.get("model") or {}
+    if entry.key.kind != "ModelDeployment" or "run" not in model:
+        return None
+    metrics = ", ".join(f"{name} {value:g}" for name, value in model.get("metrics", {}).items())
+    commit = str(model.get("runSourceCommit") or "")[:7]
+    gate = ", ".join(f"{name} >= {minimum:g}" for name, minimum in model.get("gate", {}).items())
+    return (
+        f"{entry.key.name} serves {model['uri']} from run {model['run']}"
+        f" (trained at commit {commit}; {metrics or 'no metrics'}"
+        f"{f'; gate {gate} met' if gate else ''})"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here so that every other command starts without loading the sandbox.
     from reconciler.sandbox.testing import running_sandbox
@@ -109,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
         statuses = read_statuses(str(bare), "status", workdir / "status-cache")
         print()
         print(format_table(statuses))
+        lineage = [line for entry in statuses.specs if (line := _lineage(entry)) is not None]
+        if lineage:
+            print("\nwhat serves what (from the status files):")
+            for line in lineage:
+                print(f"  {line}")
         print()
         print("git log --oneline status")
         for line in _status_log(bare, "status"):
