@@ -43,19 +43,14 @@ from reconciler.source.verify import CommitVerifier
 from reconciler.specs.loaded import LoadedSpec, LoadResult, SpecKey
 from reconciler.specs.loader import ParseCache, load_commit
 from reconciler.specs.models import ModelDeployment, ModelSource, TenancyLimits
-from reconciler.status.assemble import Outcome, assemble, invalid
+from reconciler.status.assemble import Outcome, assemble, invalid, repository_status
+from reconciler.status.book import StatusBook
+from reconciler.status.model import Phase as StatusPhase
 from reconciler.status.model import (
-    REPOSITORY_FILE,
     PruneGuard,
-    RepositoryStatus,
     SpecStatus,
     StatusChange,
-    UnparsableFile,
-    carry_transitions,
-    commit_message,
-    status_path,
 )
-from reconciler.status.model import Phase as StatusPhase
 from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
@@ -98,8 +93,6 @@ class _State:
     specs: dict[SpecKey, LoadedSpec] = field(default_factory=dict)
     hashes: dict[SpecKey, str] = field(default_factory=dict)
     origins: dict[SpecKey, str] = field(default_factory=dict)  # first commit with this content
-    statuses: dict[SpecKey, SpecStatus] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
     pins: dict[SpecOwner, set[str]] = field(default_factory=dict)  # runs served, per source
     # Why serving specs passed over runs: source -> run -> serving spec name -> why.
     gate_notes: dict[SpecOwner, dict[str, dict[str, str]]] = field(default_factory=dict)
@@ -107,7 +100,6 @@ class _State:
     namespaces: set[str] = field(default_factory=set)
     source_error: str | None = None
     guard: PruneGuard | None = None
-    status_pending: bool = False
     rejected: tuple[str, str] | None = None  # (tip, why) of a tip that failed verification
     fetch_failures: int = 0
     retry_at: float = 0.0  # monotonic time before which timers do not fetch again
@@ -163,6 +155,7 @@ class Engine:
         self._busy = threading.Lock()
         # Replaced by the leader elector's check when replicas elect one writer.
         self.may_write: Callable[[], bool] = lambda: True
+        self.book = StatusBook(status, self.metrics, lambda: self.may_write())
 
     # ------------------------------------------------------------------ events
 
@@ -177,11 +170,7 @@ class Engine:
         """Prime the caches and read the status branch: what the first reconcile starts from."""
         self.cache.start()
         self.pods.start()
-        try:
-            for path, content in self.status.read().items():
-                self.state.files[path] = content
-        except SourceError as exc:
-            log.warning("status_read_failed", reason=str(exc))
+        self.book.load()
         self.ready.set()
 
     def stop(self) -> None:
@@ -235,20 +224,21 @@ class Engine:
         state = self.state
         if state.head is None and state.source_error is None:
             return False
-        unsettled = {key for key, status in state.statuses.items() if status.phase in UNSETTLED}
+        statuses = self.book.statuses
+        unsettled = {key for key, status in statuses.items() if status.phase in UNSETTLED}
         for key in unsettled:
-            status = state.statuses[key]
+            status = statuses[key]
             if key.kind != "ModelDeployment" or status.phase is StatusPhase.PROGRESSING:
                 return False
             # A serving spec waiting for a gate is settled once what it waits for has finished.
             sources = _sources_of(state.specs.get(key))
             if any(
-                state.statuses.get(SpecKey(*source), None) is None
-                or state.statuses[SpecKey(*source)].phase in UNSETTLED
+                statuses.get(SpecKey(*source)) is None
+                or statuses[SpecKey(*source)].phase in UNSETTLED
                 for source in sources
             ):
                 return False
-        return not state.status_pending
+        return not self.book.pending
 
     # ------------------------------------------------------------------ reconcile
 
@@ -283,7 +273,7 @@ class Engine:
 
     def _all_keys(self) -> set[SpecKey]:
         state = self.state
-        keys = set(state.specs) | set(state.statuses)
+        keys = set(state.specs) | set(self.book.statuses)
         if state.load is not None:
             keys |= set(state.load.invalid)
         keys |= {SpecKey(*owner) for owner in self.cache.owners()}
@@ -382,14 +372,7 @@ class Engine:
             annotations = obj.get("metadata", {}).get("annotations") or {}
             if annotations.get(labels.SPEC_HASH) == content_hash:
                 return annotations.get(labels.SOURCE_COMMIT) or head
-        status = self.state.statuses.get(key)
-        if status is None:
-            raw = self.state.files.get(status_path(key))
-            if raw is not None:
-                try:
-                    status = SpecStatus.from_yaml(raw)
-                except (ValueError, KeyError):
-                    status = None
+        status = self.book.previous(key)
         if status is not None and status.extra.get("specHash") == content_hash:
             return status.observed_commit
         return head
@@ -583,15 +566,13 @@ class Engine:
         state = self.state
         assert state.head is not None and state.load is not None
         now = self.clock()
-        changed: list[StatusChange] = []
+        changes: list[StatusChange] = []
         for key in dirty:
-            path = status_path(key)
             outcome = outcomes.get(key)
             status: SpecStatus | None
             if key in state.load.invalid:
-                status = invalid(
-                    key, state.origins.get(key, state.head), state.load.invalid[key], now
-                )
+                origin = state.origins.get(key, state.head)
+                status = invalid(key, origin, state.load.invalid[key], now)
             elif outcome is None:
                 status = None
                 if self.cache.owned_by(tuple(key)):
@@ -603,34 +584,16 @@ class Engine:
                         key, outcome.source_commit, "ApplyFailed", error, extra=outcome.extra
                     )
                 # Health reads the objects as they are after apply.
-                outcome = _with_objects(outcome, self.cache.owned_by(tuple(key)))
-                outcome = self._with_gate_notes(outcome)
-                status = assemble(outcome, now)
-            old = state.statuses.get(key)
-            if old is None and path in state.files:
-                try:
-                    old = SpecStatus.from_yaml(state.files[path])
-                except (ValueError, KeyError):
-                    old = None
-            if status is not None:
-                status = carry_transitions(old, status)
-                content = status.to_yaml()
-                state.statuses[key] = status
-                if state.files.get(path) != content:
-                    state.files[path] = content
-                    changed.append(StatusChange(key, status))
-            else:
-                state.statuses.pop(key, None)
-                if state.files.pop(path, None) is not None:
-                    changed.append(StatusChange(key, None))
-        self._count_phases()
-        repository = self._repository_status()
-        repo_bytes = repository.to_yaml()
-        repository_changed = state.files.get(REPOSITORY_FILE) != repo_bytes
-        state.files[REPOSITORY_FILE] = repo_bytes
-        if changed or repository_changed or state.status_pending:
-            message = commit_message(changed, state.head, repository)
-            self._commit(message)
+                outcome = replace(outcome, objects=self.cache.owned_by(tuple(key)))
+                status = assemble(self._with_gate_notes(outcome), now)
+            change = self.book.record(key, status)
+            if change is not None:
+                changes.append(change)
+        self.metrics.specs_by_phase.clear()
+        for (kind, phase), count in self.book.phase_counts().items():
+            self.metrics.specs_by_phase.labels(kind, phase).set(count)
+        repository = repository_status(state.head, state.load, state.source_error, state.guard)
+        self.book.flush(changes, state.head, repository)
 
     def _with_gate_notes(self, outcome: Outcome) -> Outcome:
         """Say on each run which serving specs passed it over, and why."""
@@ -649,46 +612,6 @@ class Engine:
                 extra[field_name] = entries
         return replace(outcome, extra=extra)
 
-    def _commit(self, message: str) -> None:
-        if not self.may_write():
-            return
-        try:
-            commit = self.status.write(dict(self.state.files), message)
-        except SourceError as exc:
-            log.warning("status_push_failed", reason=str(exc))
-            self.metrics.git_errors.labels("push").inc()
-            self.state.status_pending = True
-            return
-        self.state.status_pending = False
-        if commit is not None:
-            self.metrics.status_commits.inc()
-            log.info("status_committed", status_commit=str(commit)[:12])
-
-    def _repository_status(self) -> RepositoryStatus:
-        state = self.state
-        assert state.load is not None and state.head is not None
-        unparsable = tuple(
-            UnparsableFile(p.file, p.line, p.message)
-            for p in state.load.problems
-            if not any(p in problems for problems in state.load.invalid.values())
-        )
-        phase = StatusPhase.FAILED if state.source_error else StatusPhase.READY
-        return RepositoryStatus(
-            source_commit=state.head,
-            source_phase=phase,
-            source_message=state.source_error or "",
-            unparsable_files=unparsable,
-            prune_guard=state.guard,
-        )
-
-    def _count_phases(self) -> None:
-        counts: dict[tuple[str, str], int] = {}
-        for key, status in self.state.statuses.items():
-            counts[(key.kind, str(status.phase))] = counts.get((key.kind, str(status.phase)), 0) + 1
-        self.metrics.specs_by_phase.clear()
-        for (kind, phase), count in counts.items():
-            self.metrics.specs_by_phase.labels(kind, phase).set(count)
-
 
 def _stamped(change: Change) -> dict[str, Any]:
     """A new run carries its creation time to the microsecond, so runs sort newest first."""
@@ -705,10 +628,6 @@ def _stamped(change: Change) -> dict[str, Any]:
 
 def _rv(obj: dict[str, Any]) -> str | None:
     return obj.get("metadata", {}).get("resourceVersion")
-
-
-def _with_objects(outcome: Outcome, objects: list[dict[str, Any]]) -> Outcome:
-    return replace(outcome, objects=objects)
 
 
 def _sources_of(loaded: LoadedSpec | None) -> list[SpecOwner]:

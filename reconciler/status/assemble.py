@@ -12,8 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.health import Health, Phase, assess, worst
-from reconciler.specs.loaded import SpecKey
-from reconciler.status.model import Condition, ResourceRef, SpecStatus
+from reconciler.specs.loaded import LoadResult, SpecKey
+from reconciler.status.model import (
+    Condition,
+    PruneGuard,
+    RepositoryStatus,
+    ResourceRef,
+    SpecStatus,
+    UnparsableFile,
+)
 from reconciler.status.model import Phase as StatusPhase
 
 
@@ -139,4 +146,22 @@ def invalid(key: SpecKey, source_commit: str, problems: Sequence[object], now: s
         phase=StatusPhase.INVALID,
         message=message,
         conditions=(_ready_condition(StatusPhase.INVALID, "InvalidSpec", message, now),),
+    )
+
+
+def repository_status(
+    head: str, load: LoadResult, source_error: str | None, guard: PruneGuard | None
+) -> RepositoryStatus:
+    """``repository.yaml``: the commit reconciled, the source's health, what fits no spec."""
+    unparsable = tuple(
+        UnparsableFile(p.file, p.line, p.message)
+        for p in load.problems
+        if not any(p in problems for problems in load.invalid.values())
+    )
+    return RepositoryStatus(
+        source_commit=head,
+        source_phase=StatusPhase.FAILED if source_error else StatusPhase.READY,
+        source_message=source_error or "",
+        unparsable_files=unparsable,
+        prune_guard=guard,
     )
