@@ -154,6 +154,12 @@ class ServiceSettings(_Frozen):
         None, ge=0, le=65535, description="port of /healthz, /readyz and /metrics (0: any)"
     )
     once: bool = Field(False, description="reconcile once until settled, then exit")
+    resync_interval: float = Field(
+        600.0,
+        gt=0,
+        description="seconds between full resyncs of every spec: a safety net for missed watch "
+        "events; one with nothing to do makes no API request",
+    )
     settle_timeout: float = Field(
         300.0, gt=0, description="seconds --once waits for specs to settle"
     )

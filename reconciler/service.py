@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -139,8 +140,14 @@ class Service:
 
     def _poll(self) -> None:
         interval = self.settings.source.interval
-        while not self.engine.stopping.wait(interval):
-            self.engine.trigger("poll")
+        resync_every = self.settings.service.resync_interval
+        next_resync = time.monotonic() + resync_every
+        while not self.engine.stopping.wait(min(interval, resync_every)):
+            if time.monotonic() >= next_resync:
+                next_resync = time.monotonic() + resync_every
+                self.engine.trigger("resync")
+            else:
+                self.engine.trigger("poll")
 
     def start(self) -> None:
         """Everything but the worker loop: caches primed, triggers armed, probes answering."""

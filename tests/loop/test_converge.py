@@ -6,6 +6,7 @@ import pygit2
 from kubernetes.client.rest import ApiException
 
 from reconciler import labels
+from reconciler.cluster.inventory import ObjectRef
 from tests.loop.harness import NAMESPACE, serving, training
 from tests.waiting import wait_for
 
@@ -118,3 +119,23 @@ def test_status_branch_named_in_reconciler_yaml(loop):
         what="status written to the configured branch",
     )
     assert repo.references.get("refs/heads/status") is None
+
+
+def test_the_resync_timer_reverts_drift_the_watch_never_saw(loop):
+    loop.commit(SPECS)
+    service = loop.start(resync_interval=0.5, interval=0.5)
+    loop.wait_phase("ModelDeployment", "model-b", "Ready")
+    loop.idle()
+    # Change the cached copy only, as if the watch event had been lost.
+    engine = service.engine
+    cached = next(
+        obj
+        for obj in engine.cache.owned_by(("ModelDeployment", NAMESPACE, "model-b"))
+        if obj["kind"] == "Deployment"
+    )
+    stale = {**cached, "spec": {**cached["spec"], "replicas": 9}}
+    engine.cache.record({**stale, "metadata": {**cached["metadata"], "resourceVersion": "0"}})
+    wait_for(
+        lambda: engine.cache.get(ObjectRef.from_object(cached))["spec"]["replicas"] == 1,
+        what="the resync re-applied the spec",
+    )
