@@ -157,8 +157,9 @@ class ServiceSettings(_Frozen):
     resync_interval: float = Field(
         600.0,
         gt=0,
-        description="seconds between full resyncs of every spec: a safety net for missed watch "
-        "events; one with nothing to do makes no API request",
+        description="seconds between full resyncs: every spec that failed, or whose inputs "
+        "changed, is planned again (a CRD installed later, an API error); one with nothing to do "
+        "makes no API request",
     )
     settle_timeout: float = Field(
         300.0, gt=0, description="seconds --once waits for specs to settle"

@@ -99,6 +99,9 @@ class WatchCache:
 
     def _store(self, obj: dict[str, Any]) -> bool:
         """Store ``obj``; False when the cache already held this exact resourceVersion."""
+        # Nothing reads managedFields (plan compares only fields the manifest sets), and they are
+        # often the largest part of an object: dropping them keeps the cache a fraction the size.
+        obj.get("metadata", {}).pop("managedFields", None)
         ref = ObjectRef.from_object(obj)
         with self._lock:
             old = self._objects.get(ref)

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pygit2
-import yaml
 
+from reconciler import yamlout
 from reconciler.errors import ConfigError, RenderError
 from reconciler.render import Manifest, RenderContext, render, static_resolver
 from reconciler.specs.loaded import LoadedSpec
@@ -28,7 +28,6 @@ KIND_ORDER = (
     "PyTorchJob",
     "RayJob",
 )
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,11 +93,4 @@ def sort_manifests(manifests: Iterable[Manifest]) -> list[Manifest]:
 
 
 def dump(manifests: list[Manifest]) -> str:
-    return yaml.dump_all(
-        manifests,
-        Dumper=_DUMPER,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
-    )
+    return yamlout.dump_all(manifests)

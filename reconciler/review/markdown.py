@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-import yaml
-
+from reconciler import yamlout
 from reconciler.review.model import (
     ABSENT,
     ClusterDiff,
@@ -27,7 +26,6 @@ from reconciler.review.values import comparable, exact
 # GitHub rejects comments over 65,536 characters; leave room for a CI wrapper's own text.
 MAX_LENGTH = 60_000
 _SPECIAL = re.compile(r"([\\`*_\[\]|#])")
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def format_markdown(review: Review, max_length: int = MAX_LENGTH) -> str:
@@ -109,14 +107,7 @@ def _object_diff(obj: ObjectChange) -> list[str]:
         action += f" of {obj.previous_name}"
     lines = [f"@@ {obj.title}: {action} @@"]
     if obj.action is ObjectAction.CREATE:
-        manifest = yaml.dump(
-            comparable(obj.after),
-            Dumper=_DUMPER,
-            sort_keys=False,
-            default_flow_style=False,
-            allow_unicode=True,
-            width=4096,
-        )
+        manifest = yamlout.dump(comparable(obj.after))
         lines += [f"+ {line}" for line in manifest.splitlines()]
     lines += [line for change in obj.fields for line in _field_lines(change)]
     return lines

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from reconciler import yamlout
 from reconciler.specs.loaded import SpecKey
 
 REPOSITORY_FILE = "repository.yaml"
@@ -330,15 +331,7 @@ def _timestamp(value: Any) -> str:
 
 
 def _dump(data: Mapping[str, Any]) -> bytes:
-    text = yaml.dump(
-        dict(data),
-        Dumper=_DUMPER,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1_000_000,  # never wrap: a wrapped message would diff badly
-    )
-    return text.encode("utf-8")
+    return yamlout.dump(dict(data)).encode("utf-8")
 
 
 def _load_mapping(content: bytes) -> dict[str, Any]:
@@ -348,5 +341,4 @@ def _load_mapping(content: bytes) -> dict[str, Any]:
     return data
 
 
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

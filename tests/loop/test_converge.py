@@ -121,12 +121,12 @@ def test_status_branch_named_in_reconciler_yaml(loop):
     assert repo.references.get("refs/heads/status") is None
 
 
-def test_the_resync_timer_reverts_drift_the_watch_never_saw(loop):
+def test_the_resync_timer_replans_a_spec_whose_objects_changed(loop):
     loop.commit(SPECS)
     service = loop.start(resync_interval=0.5, interval=0.5)
     loop.wait_phase("ModelDeployment", "model-b", "Ready")
     loop.idle()
-    # Change the cached copy only, as if the watch event had been lost.
+    # A cached copy that differs from the spec, with a new resourceVersion: no event queued.
     engine = service.engine
     cached = next(
         obj
