@@ -34,7 +34,7 @@ from reconciler.cluster.discovery import Discovery, NotServed
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.desired import Desired, desired_state
 from reconciler.errors import ReconcilerError, SourceError
-from reconciler.lifecycle import Run, runs_from
+from reconciler.lifecycle import Run, pod_essentials, runs_from
 from reconciler.metrics import Metrics
 from reconciler.plan import Action, Change, ChangeSet, guard_prunes, plan
 from reconciler.render.identity import spec_hash
@@ -140,7 +140,12 @@ class Engine:
             client, self.discovery, MANAGED_KINDS, labels.MANAGED_SELECTOR, self._on_watch
         )
         self.pods = WatchCache(
-            client, self.discovery, [("v1", "Pod")], labels.RUN_HASH, self._on_watch
+            client,
+            self.discovery,
+            [("v1", "Pod")],
+            labels.RUN_HASH,
+            self._on_watch,
+            keep=pod_essentials,
         )
         self.writer = Writer(
             client,

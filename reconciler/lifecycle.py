@@ -84,6 +84,28 @@ def parse_metrics(message: str | None) -> tuple[dict[str, float] | None, str | N
     return metrics or None, note
 
 
+def pod_essentials(pod: dict[str, Any]) -> dict[str, Any]:
+    """What runs need of a pod (its labels and how its containers ended): a pod cache of
+    thousands of runs holds these few fields, not whole pods."""
+    metadata = pod.get("metadata", {})
+    ended = []
+    for container in pod.get("status", {}).get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated")
+        if terminated:
+            kept = {k: terminated[k] for k in ("message", "finishedAt") if k in terminated}
+            ended.append({"state": {"terminated": kept}})
+    return {
+        "apiVersion": pod.get("apiVersion", "v1"),
+        "kind": pod.get("kind", "Pod"),
+        "metadata": {
+            key: metadata[key]
+            for key in ("name", "namespace", "labels", "resourceVersion")
+            if key in metadata
+        },
+        "status": {"containerStatuses": ended},
+    }
+
+
 def _termination_message(pod: Mapping[str, Any]) -> str | None:
     for container in pod.get("status", {}).get("containerStatuses") or []:
         terminated = (container.get("state") or {}).get("terminated") or {}

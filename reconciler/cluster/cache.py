@@ -46,6 +46,7 @@ class WatchCache:
         selector: str,
         on_event: Callable[[WatchEvent], None] = lambda event: None,
         watch_timeout: int = 300,
+        keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self._client = client
         self._discovery = discovery
@@ -53,6 +54,7 @@ class WatchCache:
         self._selector = selector
         self._on_event = on_event
         self._watch_timeout = watch_timeout
+        self._keep = keep  # the fields worth holding; None keeps whole objects
         self._lock = threading.Lock()
         self._objects: dict[ObjectRef, dict[str, Any]] = {}
         self._by_owner: dict[SpecOwner, set[ObjectRef]] = {}
@@ -102,6 +104,8 @@ class WatchCache:
         # Nothing reads managedFields (plan compares only fields the manifest sets), and they are
         # often the largest part of an object: dropping them keeps the cache a fraction the size.
         obj.get("metadata", {}).pop("managedFields", None)
+        if self._keep is not None:
+            obj = self._keep(obj)
         ref = ObjectRef.from_object(obj)
         with self._lock:
             old = self._objects.get(ref)

@@ -13,6 +13,7 @@ from reconciler.lifecycle import (
     gate_failures,
     parse_metrics,
     pipeline_progress,
+    pod_essentials,
     runs_from,
     runs_to_keep,
 )
@@ -237,3 +238,13 @@ def test_a_run_whose_pod_is_not_seen_yet_waits_for_its_metrics():
     assert promotion.rejected == (("train-aaaa1111", "waiting for its metrics"),)
     (read,) = runs_from(objects, [pod("aaaa1111", '{"accuracy": 0.95}')])
     assert choose_model([read], {"accuracy": 0.9}, "TrainingJob train").uri == "s3://m/a"
+
+
+def test_pod_essentials_keep_what_runs_need():
+    full = pod("aaaa1111", '{"accuracy": 0.9}')
+    full["spec"] = {"containers": [{"name": "train", "image": "x"}]}
+    full["metadata"].update(name="p", namespace="ml", resourceVersion="7", uid="u")
+    trimmed = pod_essentials(full)
+    assert "spec" not in trimmed and "uid" not in trimmed["metadata"]
+    objects = [job("train-aaaa1111", "aaaa1111", "2026-01-01T00:00:00Z", "Complete")]
+    assert runs_from(objects, [trimmed]) == runs_from(objects, [full])
