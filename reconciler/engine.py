@@ -76,7 +76,6 @@ class Trigger:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    status_branch: str = "status"
     max_prune_fraction: float = 0.5
     apply_concurrency: int = 4
     limits: TenancyLimits | None = None  # the operator's, tightening reconciler.yaml's
@@ -93,7 +92,9 @@ class _State:
     specs: dict[SpecKey, LoadedSpec] = field(default_factory=dict)
     hashes: dict[SpecKey, str] = field(default_factory=dict)
     origins: dict[SpecKey, str] = field(default_factory=dict)  # first commit with this content
-    pins: dict[SpecOwner, set[str]] = field(default_factory=dict)  # runs served, per source
+    # Runs each serving spec currently serves, (source kind, ns, name, run): kept from history
+    # pruning while served, released as soon as that spec serves something else or goes away.
+    served: dict[SpecKey, tuple[tuple[str, str, str, str], ...]] = field(default_factory=dict)
     # Why serving specs passed over runs: source -> run -> serving spec name -> why.
     gate_notes: dict[SpecOwner, dict[str, dict[str, str]]] = field(default_factory=dict)
     dependents: dict[SpecOwner, set[SpecKey]] = field(default_factory=dict)
@@ -413,6 +414,7 @@ class Engine:
                 continue
             loaded = state.specs.get(key)
             if loaded is None:
+                state.served.pop(key, None)
                 changes.extend(plan([], live).changes)
                 continue
             inputs = self._inputs(key, loaded, origin, live)
@@ -422,7 +424,7 @@ class Engine:
                 continue
             planned = len(changes)
             try:
-                desired = desired_state(loaded, origin, live, runs_of, state.pins.get(owner, set()))
+                desired = desired_state(loaded, origin, live, runs_of, self._pinned(owner))
             except (ReconcilerError, ValueError, KeyError) as exc:
                 log.error("render_failed", spec=str(key), reason=str(exc))
                 outcomes[key] = Outcome(key, origin, "RenderFailed", str(exc), objects=live)
@@ -468,13 +470,24 @@ class Engine:
             loaded.file,
             origin,
             tuple(versions),
-            frozenset(self.state.pins.get(owner, ())),
+            frozenset(self._pinned(owner)),
             tuple((run, tuple(sorted(why.items()))) for run, why in sorted(notes.items())),
         )
 
+    def _pinned(self, source: SpecOwner) -> set[str]:
+        """Runs of ``source`` that some serving spec serves now."""
+        return {
+            run
+            for served in self.state.served.values()
+            for kind, namespace, name, run in served
+            if (kind, namespace, name) == source
+        }
+
     def _record_pins(self, key: SpecKey, desired: Desired) -> None:
-        for kind, namespace, name, run in desired.served_runs:
-            self.state.pins.setdefault((kind, namespace, name), set()).add(run)
+        if desired.served_runs:
+            self.state.served[key] = desired.served_runs
+        else:
+            self.state.served.pop(key, None)
         if key.kind != "ModelDeployment":
             return
         for runs in self.state.gate_notes.values():
@@ -577,7 +590,7 @@ class Engine:
             status: SpecStatus | None
             if key in state.load.invalid:
                 origin = state.origins.get(key, state.head)
-                status = invalid(key, origin, state.load.invalid[key], now)
+                status = invalid(origin, state.load.invalid[key], now)
             elif outcome is None:
                 status = None
                 if self.cache.owned_by(tuple(key)):

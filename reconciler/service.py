@@ -73,7 +73,6 @@ class Service:
             self.client,
             self.status,
             EngineOptions(
-                status_branch=status_branch,
                 max_prune_fraction=settings.cluster.max_prune_fraction,
                 apply_concurrency=settings.cluster.apply_concurrency,
                 limits=settings.tenancy.limits(),

@@ -137,7 +137,7 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
     )
 
 
-def invalid(key: SpecKey, source_commit: str, problems: Sequence[object], now: str) -> SpecStatus:
+def invalid(source_commit: str, problems: Sequence[object], now: str) -> SpecStatus:
     message = "; ".join(str(p) for p in problems[:3])
     if len(problems) > 3:
         message += f" (+{len(problems) - 3} more)"

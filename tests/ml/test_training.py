@@ -171,3 +171,20 @@ def test_garbage_termination_message_is_a_note_not_a_crash(loop):
     serving = loop.wait_phase("ModelDeployment", "fraud-detector", "Pending")
     assert "accuracy missing" in serving["message"]
     assert yaml.safe_load(loop.status_files()["repository.yaml"])["sourcePhase"] == "Ready"
+
+
+def test_a_run_no_longer_served_is_released_to_history_pruning(loop):
+    loop.sandbox.set_rules(metrics_rule(0.95))
+    loop.commit({"training/t.yaml": train(lr=0.1, history=1), "models/m.yaml": serve(0.9)})
+    loop.start()
+    for lr in (0.2, 0.3):
+        served = loop.wait_phase("ModelDeployment", "fraud-detector", "Ready")["model"]["run"]
+        loop.commit({"training/t.yaml": train(lr=lr, history=1)})
+        wait_for(
+            lambda served=served: (
+                loop.status("ModelDeployment", "fraud-detector")["model"]["run"] != served
+            ),
+            what="serving moved to the new run",
+        )
+    current = loop.status("ModelDeployment", "fraud-detector")["model"]["run"]
+    wait_for(lambda: runs(loop) == [current], what="runs no longer served pruned")
