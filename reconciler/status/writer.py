@@ -78,6 +78,10 @@ class StatusWriter:
         self._lock = threading.Lock()
         self._tip: pygit2.Oid | None = None
         self._fetched = False
+        # The files as this writer last wrote (or first read) them. Deltas are taken against
+        # these, not against the remote tip, so a file another writer added is never ours to
+        # delete, even after our delta was replayed on top of their commit.
+        self._written: dict[str, pygit2.Oid] | None = None
 
     @property
     def tip(self) -> pygit2.Oid | None:
@@ -88,10 +92,8 @@ class StatusWriter:
         """Fetch the branch and return every file on it (empty when the branch does not exist)."""
         with self._lock:
             self._fetch()
-            return {
-                path: self.repo[oid].data
-                for path, oid in tree_entries(self.repo, self._tip).items()
-            }
+            self._written = tree_entries(self.repo, self._tip)
+            return {path: self.repo[oid].data for path, oid in self._written.items()}
 
     def write(self, files: Mapping[str, bytes], message: str) -> pygit2.Oid | None:
         """Make the branch hold exactly ``files``; the new commit, or None when nothing changed."""
@@ -100,13 +102,17 @@ class StatusWriter:
         with self._lock:
             if not self._fetched:
                 self._fetch()
+            if self._written is None:
+                self._written = tree_entries(self.repo, self._tip)
             delta = self._delta(files)
             if not delta:
                 return None
+            written = {path: pygit2.hash(content) for path, content in files.items()}
             for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
                 commit = self._commit(delta, message)
                 if commit is None:
                     # Another writer already pushed exactly this content.
+                    self._written = written
                     return None
                 try:
                     self._push(commit)
@@ -117,6 +123,7 @@ class StatusWriter:
                     self._fetch()
                     continue
                 self._advance(commit)
+                self._written = written
                 log.info(
                     "status.pushed",
                     branch=self.branch,
@@ -148,7 +155,7 @@ class StatusWriter:
         self._tip = commit
 
     def _delta(self, files: Mapping[str, bytes]) -> Delta:
-        current = tree_entries(self.repo, self._tip)
+        current = self._written or {}
         # Hashing without writing: unchanged files never touch the object database.
         delta: Delta = {
             path: content

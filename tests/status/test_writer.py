@@ -117,6 +117,9 @@ def test_rejected_push_is_retried_on_top_of_the_other_writer(
     assert files["ml/pipeline/etl.yaml"] == "phase: Ready\n"  # theirs kept
     assert files["repository.yaml"] == "sourcePhase: Degraded\n"  # ours applied
     assert commits(remote) == [str(ours), theirs, str(first)]  # no force: history intact
+    # Our next write still does not name their file: it is theirs, so it stays.
+    writer.write({**FILES, "repository.yaml": b"sourcePhase: Ready\n"}, "ours again")
+    assert remote_files(remote)["ml/pipeline/etl.yaml"] == "phase: Ready\n"
 
 
 def test_retry_finds_the_same_content_already_pushed(
