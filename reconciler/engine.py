@@ -159,6 +159,7 @@ class Engine:
         self.state = _State()
         self.reconciles = 0
         self._busy = threading.Lock()
+        self._pins: dict[SpecOwner, set[str]] = {}
         # Replaced by the leader elector's check when replicas elect one writer.
         self.may_write: Callable[[], bool] = lambda: True
         self.book = StatusBook(status, self.metrics, lambda: self.may_write())
@@ -399,6 +400,7 @@ class Engine:
         assert state.load is not None and state.head is not None
         runs_memo: dict[SpecOwner, list[Run]] = {}
         runs_of = self._runs_of(runs_memo)
+        self._index_pins()
         outcomes: dict[SpecKey, Outcome] = {}
         changes: list[Change] = []
         unchanged: set[SpecKey] = set()
@@ -475,13 +477,15 @@ class Engine:
         )
 
     def _pinned(self, source: SpecOwner) -> set[str]:
-        """Runs of ``source`` that some serving spec serves now."""
-        return {
-            run
-            for served in self.state.served.values()
-            for kind, namespace, name, run in served
-            if (kind, namespace, name) == source
-        }
+        """Runs of ``source`` that some serving spec served as this converge began."""
+        return self._pins.get(source, set())
+
+    def _index_pins(self) -> None:
+        # Once per converge, not per spec: a resync of thousands of specs stays linear.
+        self._pins = {}
+        for served in self.state.served.values():
+            for kind, namespace, name, run in served:
+                self._pins.setdefault((kind, namespace, name), set()).add(run)
 
     def _record_pins(self, key: SpecKey, desired: Desired) -> None:
         if desired.served_runs:
