@@ -408,34 +408,32 @@ class Engine:
         # Serving specs read the runs of training specs: plan training first.
         for key in sorted(dirty, key=lambda k: (k.kind == "ModelDeployment", k)):
             owner = tuple(key)
-            live = self.cache.owned_by(owner)
             origin = state.origins.get(key, state.head)
             previous = state.settled_inputs.pop(key, None)
             if key in state.load.invalid:
-                outcomes[key] = Outcome(key, origin, "InvalidSpec", objects=live)
+                outcomes[key] = Outcome(key, origin, "InvalidSpec")
                 continue
             loaded = state.specs.get(key)
             if loaded is None:
                 state.served.pop(key, None)
-                changes.extend(plan([], live).changes)
+                changes.extend(plan([], self.cache.owned_by(owner)).changes)
                 continue
-            inputs = self._inputs(key, loaded, origin, live)
+            inputs = self._inputs(key, loaded, origin)
             if previous == inputs:
                 state.settled_inputs[key] = inputs
                 unchanged.add(key)
                 continue
+            live = self.cache.owned_by(owner)
             planned = len(changes)
             try:
                 desired = desired_state(loaded, origin, live, runs_of, self._pinned(owner))
             except (ReconcilerError, ValueError, KeyError) as exc:
                 log.error("render_failed", spec=str(key), reason=str(exc))
-                outcomes[key] = Outcome(key, origin, "RenderFailed", str(exc), objects=live)
+                outcomes[key] = Outcome(key, origin, "RenderFailed", str(exc))
                 continue
             self._record_pins(key, desired)
             outcomes[key] = self._plan_spec(key, origin, desired, live, changes)
-            if outcomes[key].stage_reason is None and all(
-                change.action in (Action.NOOP, Action.KEEP) for change in changes[planned:]
-            ):
+            if outcomes[key].stage_reason is None and len(changes) == planned:
                 clean[key] = inputs
         changeset, guard = guard_prunes(
             ChangeSet(tuple(changes)),
@@ -456,16 +454,13 @@ class Engine:
             if tuple(key) not in failures:
                 state.settled_inputs[key] = inputs
 
-    def _inputs(
-        self, key: SpecKey, loaded: LoadedSpec, origin: str, live: list[dict[str, Any]]
-    ) -> tuple[Any, ...]:
+    def _inputs(self, key: SpecKey, loaded: LoadedSpec, origin: str) -> tuple[Any, ...]:
         """What render, plan and status of ``key`` read: the spec, where it came from, the
         resourceVersions of its objects and of the runs it may serve, pins and gate notes."""
         owner = tuple(key)
-        versions = [_rv(obj) for obj in live] + [_rv(obj) for obj in self.pods.owned_by(owner)]
+        versions = self.cache.versions(owner) + self.pods.versions(owner)
         for source in _sources_of(loaded):
-            versions += [_rv(obj) for obj in self.cache.owned_by(source)]
-            versions += [_rv(obj) for obj in self.pods.owned_by(source)]
+            versions += self.cache.versions(source) + self.pods.versions(source)
         notes = self.state.gate_notes.get(owner, {})
         return (
             self.state.hashes.get(key),
@@ -511,7 +506,7 @@ class Engine:
         extra = dict(desired.extra)
         extra["specHash"] = self.state.hashes[key]
         if desired.objects is None:
-            return Outcome(key, origin, waiting=desired.waiting, objects=live, extra=extra)
+            return Outcome(key, origin, waiting=desired.waiting, extra=extra)
         missing = sorted(
             {
                 f"{obj['apiVersion']} {obj['kind']}"
@@ -525,9 +520,11 @@ class Engine:
                 if f"{obj['apiVersion']} {obj['kind']}" == missing[0]:
                     first = obj
             message = str(NotServed(first["apiVersion"], first["kind"]))
-            return Outcome(key, origin, "NotInstalled", message, objects=live, extra=extra)
+            return Outcome(key, origin, "NotInstalled", message, extra=extra)
         changeset = plan(desired.objects, live, retain=desired.retain)
-        changes.extend(changeset.changes)
+        # Only what acts is held until the writes: a resync of thousands of specs would otherwise
+        # keep every spec's desired and live objects at once.
+        changes.extend(c for c in changeset.changes if c.action not in (Action.NOOP, Action.KEEP))
         drift = tuple(
             f"{change.ref.kind}/{change.ref.name}: {change.reason}"
             for change in changeset.updates
@@ -537,9 +534,7 @@ class Engine:
             self.state.drift[key] = drift
         drift = self.state.drift.get(key, ())
         current = frozenset(obj["metadata"]["name"] for obj in desired.objects)
-        return Outcome(
-            key, origin, objects=live, current=current, extra=extra, drift_reverted=drift
-        )
+        return Outcome(key, origin, current=current, extra=extra, drift_reverted=drift)
 
     def _write(self, changeset: ChangeSet) -> dict[SpecOwner, str]:
         """Apply and prune; the first error per spec."""
@@ -646,10 +641,6 @@ def _stamped(change: Change) -> dict[str, Any]:
         labels.CREATED_AT: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
     return {**change.desired, "metadata": {**metadata, "annotations": annotations}}
-
-
-def _rv(obj: dict[str, Any]) -> str | None:
-    return obj.get("metadata", {}).get("resourceVersion")
 
 
 def _sources_of(loaded: LoadedSpec | None) -> list[SpecOwner]:

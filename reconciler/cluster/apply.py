@@ -46,7 +46,6 @@ class WriteResult:
     ref: ObjectRef
     verb: str  # apply | delete
     error: str | None = None
-    object: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,7 +103,7 @@ class Writer:
         if self._cache is not None:
             self._cache.record(live)
         log.info("applied", object=str(ref))
-        return WriteResult(ref, "apply", object=live)
+        return WriteResult(ref, "apply")
 
     def delete_one(self, ref: ObjectRef) -> WriteResult:
         try:

@@ -9,7 +9,6 @@ so nothing above this module sees urllib3 or ``ApiException``.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,22 +27,6 @@ MERGE_PATCH = "application/merge-patch+json"
 # FieldManagerConflict will not resolve themselves.
 TRANSIENT_REASONS = frozenset({"Conflict", "ServerTimeout", "Timeout", "TooManyRequests"})
 TRANSIENT_CODES = frozenset({429, 500, 502, 503, 504})
-SHARED_VALUE_LENGTH = 64  # characters; longer strings are rarely repeated between objects
-
-
-def _shared_strings(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Objects decoded one by one would each own copies of the same keys and short values
-    ("apiVersion", "ClusterIP", "True"...): shared, a cache of thousands holds half the bytes."""
-    return {
-        sys.intern(key): sys.intern(value)
-        if type(value) is str and len(value) <= SHARED_VALUE_LENGTH
-        else value
-        for key, value in pairs
-    }
-
-
-def decode(data: bytes) -> Any:
-    return json.loads(data, object_pairs_hook=_shared_strings)
 
 
 @dataclass(frozen=True)
@@ -151,7 +134,7 @@ class KubeClient:
             raise error_from_response(response.status, data, response.getheader("Retry-After"))
         if not data:
             return {}
-        return decode(data)
+        return json.loads(data)
 
     def stream(
         self, path: str, query: Mapping[str, Any], read_timeout: float
@@ -166,13 +149,12 @@ class KubeClient:
                 )
             buffer = b""
             for chunk in raw.stream(amt=65536, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
                     if line.strip():
-                        yield decode(line)
+                        yield json.loads(line)
             if buffer.strip():
-                yield decode(buffer)
+                yield json.loads(buffer)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientApiError(0, "ConnectionError", type(exc).__name__) from exc
         finally:
