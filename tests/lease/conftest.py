@@ -89,7 +89,7 @@ def make_elector(sandbox, lease_name: str, timeline: Timeline):
     """Electors for this test's Lease, each with its own connection, stopped at teardown."""
     made: list[LeaderElector] = []
 
-    def make(identity: str, client: KubeClient | None = None) -> LeaderElector:
+    def make(identity: str, client: KubeClient | None = None, **timings: float) -> LeaderElector:
         elector: LeaderElector
 
         def started() -> None:
@@ -106,7 +106,7 @@ def make_elector(sandbox, lease_name: str, timeline: Timeline):
             identity,
             on_started_leading=started,
             on_lost=lost,
-            **TIMINGS,
+            **{**TIMINGS, **timings},
         )
         made.append(elector)
         return elector
