@@ -16,6 +16,7 @@ a reconcile with nothing to do makes no API request and no commit.
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -194,6 +195,8 @@ class Engine:
                 continue
             with self._busy:
                 self.reconcile(self._drain(first))
+                if self.reconciles == 1:
+                    _freeze_long_lived()
 
     @property
     def idle(self) -> bool:
@@ -641,6 +644,20 @@ def _stamped(change: Change) -> dict[str, Any]:
         labels.CREATED_AT: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
     return {**change.desired, "metadata": {**metadata, "annotations": annotations}}
+
+
+def _freeze_long_lived() -> None:
+    """Leave what the first reconcile built out of every later garbage collection.
+
+    Thousands of parsed specs, cache entries and statuses live as long as the process. Python's
+    full collection walks all of them (about 0.2 s at 5,000 specs), and it ran during about every
+    other small reconcile, doubling the time a push took to go live. Frozen objects are still
+    freed by reference counting; only cycles among them would stay. Once per process: a second
+    engine in the same process (tests) finds the first freeze in place.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
 
 
 def _sources_of(loaded: LoadedSpec | None) -> list[SpecOwner]:
