@@ -595,7 +595,7 @@ class Engine:
                 status = invalid(origin, state.load.invalid[key], now)
             elif outcome is None:
                 status = None
-                if self.cache.owned_by(tuple(key)):
+                if self.cache.versions(tuple(key)):
                     continue  # removal held by the guard: keep the last status
             else:
                 error = failures.get(tuple(key))

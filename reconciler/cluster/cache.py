@@ -79,11 +79,6 @@ class WatchCache:
 
     # ------------------------------------------------------------------ reading
 
-    def objects(self) -> list[dict[str, Any]]:
-        with self._lock:
-            entries = list(self._entries.values())
-        return [entry.decoded() for entry in entries]
-
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
         with self._lock:
             entry = self._entries.get(ref)
