@@ -161,7 +161,7 @@ def _naming(value: dict[Hashable, Any]) -> tuple[str | None, str | None]:
 
 
 def _is_label(value: object) -> bool:
-    return isinstance(value, str) and len(value) <= MAX_NAME and bool(DNS_LABEL.match(value))
+    return isinstance(value, str) and len(value) <= MAX_NAME and bool(DNS_LABEL.fullmatch(value))
 
 
 def _at(doc: yamlsafe.Document, path: FieldPath, message: str) -> SpecProblem:

@@ -43,13 +43,17 @@ MAX_SERVING_NAME = 40
 MAX_PIPELINE_STEP_JOB = 63 - HASH_SUFFIX_LENGTH
 MAX_NAME = 63
 
-DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Always used with fullmatch: with match, "$" also matches before a trailing newline, so
+# "evil\n" would pass as a name and reach object names and status file paths.
+DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LABEL_KEY = re.compile(
-    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+    r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
 )
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+HYPERPARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+OUTPUT_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 URI_SCHEMES = ("s3://", "gs://", "pvc://", "http://", "https://", "hf://")
 
 
@@ -82,7 +86,7 @@ def _stringify_scalar(value: Any) -> Any:
 
 
 def _dns_label(value: str) -> str:
-    if not DNS_LABEL.match(value):
+    if not DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} must be a DNS-1035 label: lower-case letters, digits and '-', "
             "starting with a letter and ending with a letter or digit"
@@ -112,7 +116,7 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 def duration_seconds(text: str) -> int:
     """``90s``, ``30m``, ``2h``, ``1h30m`` -> seconds."""
-    match = DURATION.match(text)
+    match = DURATION.fullmatch(text)
     if not text or not match:
         raise ValueError(f"{text!r} is not a duration such as 90s, 30m or 2h")
     hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
@@ -128,11 +132,11 @@ class Metadata(Strict):
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key, item in value.items():
-            if not LABEL_KEY.match(key) or len(key.rsplit("/", 1)[-1]) > 63:
+            if not LABEL_KEY.fullmatch(key) or len(key.rsplit("/", 1)[-1]) > 63:
                 raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
             if key.startswith(("mlops/", "app.kubernetes.io/managed-by")):
                 raise ValueError(f"label key {key!r} is reserved for the reconciler")
-            if not LABEL_VALUE.match(item) or len(item) > 63:
+            if not LABEL_VALUE.fullmatch(item) or len(item) > 63:
                 raise ValueError(f"label value {item!r} is not a valid Kubernetes label value")
         return value
 
@@ -189,7 +193,7 @@ RESERVED_ENV_PREFIXES = ("HP_", "INPUT_", "OUTPUT_")
 
 def _check_env(env: dict[str, Any]) -> dict[str, Any]:
     for name in env:
-        if not ENV_NAME.match(name):
+        if not ENV_NAME.fullmatch(name):
             raise ValueError(
                 f"environment variable name {name!r} must match [A-Za-z_][A-Za-z0-9_]*"
             )
@@ -372,7 +376,7 @@ class TrainingJobSpec(Strict):
     @classmethod
     def _hyperparameters(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", name):
+            if not HYPERPARAMETER_NAME.fullmatch(name):
                 raise ValueError(
                     f"hyperparameter name {name!r} must match [A-Za-z_][A-Za-z0-9_.-]*"
                 )
@@ -449,7 +453,7 @@ class PipelineStep(Strict):
     @classmethod
     def _outputs(cls, value: dict[str, str]) -> dict[str, str]:
         for name, uri in value.items():
-            if not re.match(r"^[a-z][a-z0-9_-]*$", name):
+            if not OUTPUT_NAME.fullmatch(name):
                 raise ValueError(f"output name {name!r} must match [a-z][a-z0-9_-]*")
             if not uri.startswith(URI_SCHEMES):
                 raise ValueError(
