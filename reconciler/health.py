@@ -57,7 +57,7 @@ Rule = Callable[[dict[str, Any]], Health]
 
 
 def assess(obj: dict[str, Any]) -> Health:
-    """The health of one live object; kinds without a rule are Ready once they exist."""
+    """The health of one live object; kinds without a rule get the generic kstatus reading."""
     if not isinstance(obj, dict):
         return Health(Phase.Progressing, "UnreadableObject", "object is not a mapping")
     metadata = _map(obj.get("metadata"))
@@ -66,15 +66,18 @@ def assess(obj: dict[str, Any]) -> Health:
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
         return Health(Phase.Progressing, "UnreadableObject", "object has no apiVersion and kind")
-    rule = _RULES.get((api_version.rpartition("/")[0], kind))
-    if rule is None:
-        return Health(Phase.Ready, "Exists", "exists")
+    rule = _RULES.get((api_version.rpartition("/")[0], kind), _generic)
     try:
         health = rule(obj)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         # The readers below already coerce what they get; this is the last line for shapes
-        # nobody anticipated, so a strange status never stops a reconcile.
-        return Health(Phase.Progressing, "UnreadableStatus", f"status could not be read: {exc}")
+        # nobody anticipated, so a strange status never stops a reconcile. Only the exception's
+        # type is named: its text could quote a value of the live object.
+        return Health(
+            Phase.Progressing,
+            "UnreadableStatus",
+            f"status could not be read ({type(exc).__name__})",
+        )
     # A status written for an older generation says nothing about the current spec: until the
     # controller has seen the change, an updated InferenceService is not Ready yet.
     observed, generation = _status(obj).get("observedGeneration"), metadata.get("generation")
@@ -145,6 +148,10 @@ def _is_false(condition: dict[str, Any] | None) -> bool:
     return condition is not None and condition.get("status") == "False"
 
 
+def _restart_policy(obj: dict[str, Any]) -> str:
+    return _str(_spec(obj).get("restartPolicy")) or "Always"
+
+
 def _from_condition(
     phase: Phase, condition: dict[str, Any], default_reason: str, default_message: str
 ) -> Health:
@@ -191,6 +198,13 @@ def _deployment(obj: dict[str, Any]) -> Health:
             Phase.Progressing,
             "WaitingForAvailable",
             f"{available} of {updated} updated replicas available",
+        )
+    # Counts can look complete while the controller says otherwise (minReadySeconds, a
+    # maxUnavailable it cannot meet): the condition is its verdict, as kstatus reads it.
+    available_condition = _conditions(status).get("Available")
+    if _is_false(available_condition):
+        return _from_condition(
+            Phase.Progressing, available_condition, "Unavailable", "deployment is not available"
         )
     if wanted == 0:
         return Health(Phase.Ready, "ScaledToZero", "scaled to zero")
@@ -248,6 +262,14 @@ def _hpa_conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _hpa(obj: dict[str, Any]) -> Health:
     conditions = _hpa_conditions(obj)
+    if not conditions:
+        return Health(
+            Phase.Progressing, "NoConditions", "waiting for the autoscaler's first status"
+        )
+    scaling = conditions.get("ScalingActive")
+    if scaling is not None and _is_false(scaling) and scaling.get("reason") == "ScalingDisabled":
+        # Its target was scaled to zero on purpose; the Deployment rule calls that Ready too.
+        return Health(Phase.Ready, "ScaledToZero", _str(scaling.get("message")) or "scaled to zero")
     for kind in ("ScalingActive", "AbleToScale"):
         if _is_false(conditions.get(kind)):
             return _from_condition(Phase.Degraded, conditions[kind], kind, "cannot scale")
@@ -284,6 +306,35 @@ def _stuck_container(status: dict[str, Any]) -> Health | None:
     return None
 
 
+def _crashed_container(status: dict[str, Any]) -> Health | None:
+    """A container of a pod that is meant to run forever and has exited since it started.
+
+    Such a pod cycles through running, terminated and CrashLoopBackOff; reading only the
+    current state would make its phase flap between Progressing and Degraded. As in
+    gitops-engine, a not-ready pod with a terminated container (now or last time) is Degraded.
+    """
+    statuses = status.get("containerStatuses")
+    if not isinstance(statuses, list):
+        return None
+    for container in statuses:
+        container = _map(container)
+        terminated = _map(_map(container.get("state")).get("terminated")) or _map(
+            _map(container.get("lastState")).get("terminated")
+        )
+        if not terminated:
+            continue
+        name = _str(container.get("name")) or "a container"
+        reason = _str(terminated.get("reason")) or "Terminated"
+        restarts = _int(container.get("restartCount"))
+        code = _int(terminated.get("exitCode"))
+        return Health(
+            Phase.Degraded,
+            reason,
+            f"{name} restarted {restarts} times, last exit code {code} ({reason})",
+        )
+    return None
+
+
 def _pod(obj: dict[str, Any]) -> Health:
     status = _status(obj)
     phase = status.get("phase")
@@ -299,6 +350,10 @@ def _pod(obj: dict[str, Any]) -> Health:
     if phase == "Running":
         if _is_true(conditions.get("Ready")):
             return Health(Phase.Ready, "Running", "pod is ready")
+        if _restart_policy(obj) == "Always":
+            crashed = _crashed_container(status)
+            if crashed is not None:
+                return crashed
         return Health(Phase.Progressing, "NotReady", "pod is running, not ready yet")
     if phase == "Pending":
         scheduled = conditions.get("PodScheduled")
@@ -320,20 +375,48 @@ _KSERVE_FAILURES = frozenset(
 _KSERVE_FAILED_TRANSITIONS = frozenset({"BlockedByFailedLoad", "InvalidSpec"})
 
 
+def load_failure(obj: dict[str, Any]) -> Health | None:
+    """Why the model a serving object was last asked to serve did not load; None if it did
+    or the kind does not report loads.
+
+    KServe keeps the previous model serving, and its Ready condition True, when a new one fails
+    to load: Ready alone would say the new model serves.
+    """
+    if not isinstance(obj, dict) or obj.get("kind") != "InferenceService":
+        return None
+    model_status = _map(_status(obj).get("modelStatus"))
+    transition = _str(model_status.get("transitionStatus"))
+    if transition not in _KSERVE_FAILED_TRANSITIONS:
+        return None
+    failure = _map(model_status.get("lastFailureInfo"))
+    return Health(
+        Phase.Failed,
+        _str(failure.get("reason")) or transition,
+        _str(failure.get("message")) or "model failed to load",
+    )
+
+
 def _inference_service(obj: dict[str, Any]) -> Health:
     status = _status(obj)
-    ready = _conditions(status).get("Ready")
+    conditions = _conditions(status)
+    ready = conditions.get("Ready")
+    failed_load = load_failure(obj)
     if _is_true(ready):
+        if failed_load is not None:
+            return Health(
+                Phase.Degraded,
+                failed_load.reason,
+                f"new model failed to load, the previous one still serves: {failed_load.message}",
+            )
         url = _str(status.get("url"))
         return Health(Phase.Ready, "Ready", f"serving at {url}" if url else "serving")
-    model_status = _map(status.get("modelStatus"))
-    if model_status.get("transitionStatus") in _KSERVE_FAILED_TRANSITIONS:
-        failure = _map(model_status.get("lastFailureInfo"))
-        return Health(
-            Phase.Failed,
-            _str(failure.get("reason")) or _str(model_status.get("transitionStatus")),
-            _str(failure.get("message")) or "model failed to load",
-        )
+    if failed_load is not None:
+        return failed_load
+    if _is_true(conditions.get("Stopped")):
+        # Stopped on purpose (the serving.kserve.io/stop annotation): settled, not on its way,
+        # like a suspended Job.
+        source = ready if ready is not None else conditions["Stopped"]
+        return _from_condition(Phase.Pending, source, "Stopped", "inference service is stopped")
     if ready is None:
         return Health(Phase.Progressing, "NotReady", "waiting for the Ready condition")
     if _is_false(ready) and ready.get("reason") in _KSERVE_FAILURES:
@@ -412,6 +495,102 @@ def _ray_job(obj: dict[str, Any]) -> Health:
     return Health(Phase.Pending, "NotStarted", "no status yet")
 
 
+# LLMInferenceService's Ready follows these, each summarising its own sub-conditions.
+_LLM_PARTS = ("PresetsCombined", "WorkloadsReady", "RouterReady")
+
+
+def _llm_inference_service(obj: dict[str, Any]) -> Health:
+    status = _status(obj)
+    conditions = _conditions(status)
+    behind = _generation_behind(obj)
+    if behind is not None:
+        return behind
+    presets = conditions.get("PresetsCombined")
+    if presets is not None and _is_false(presets):
+        # The spec names configuration that cannot be combined: no waiting will fix it.
+        return _from_condition(Phase.Failed, presets, "PresetsNotCombined", "presets not combined")
+    ready = conditions.get("Ready")
+    if _is_true(ready):
+        url = _str(status.get("url"))
+        return Health(Phase.Ready, "Ready", f"serving at {url}" if url else "serving")
+    for part in _LLM_PARTS:
+        condition = conditions.get(part)
+        if condition is not None and _is_false(condition):
+            message = _str(condition.get("message")) or "not ready"
+            return Health(
+                Phase.Progressing, _str(condition.get("reason")) or part, f"{part}: {message}"
+            )
+    if ready is None:
+        return Health(Phase.Progressing, "NotReady", "waiting for the Ready condition")
+    return _from_condition(Phase.Progressing, ready, "NotReady", "not ready yet")
+
+
+def _train_job(obj: dict[str, Any]) -> Health:
+    # Kubeflow Trainer v2: Complete, Failed and Suspended are its only conditions.
+    status = _status(obj)
+    conditions = _conditions(status)
+    rules = (
+        ("Complete", Phase.Succeeded, "training finished"),
+        ("Failed", Phase.Failed, "training failed"),
+        ("Suspended", Phase.Pending, "job is suspended"),
+    )
+    for kind, phase, message in rules:
+        if _is_true(conditions.get(kind)):
+            return _from_condition(phase, conditions[kind], kind, message)
+    if _spec(obj).get("suspend") is True:
+        return Health(Phase.Pending, "Suspended", "job is suspended")
+    jobs = status.get("jobsStatus")
+    active = sum(_int(_map(job).get("active")) for job in jobs) if isinstance(jobs, list) else 0
+    if active > 0:
+        return Health(Phase.Progressing, "Running", f"{active} jobs running")
+    return Health(Phase.Pending, "NotStarted", "no job started yet")
+
+
+# --- kinds without a rule ----------------------------------------------------------------------
+
+
+def _generation_behind(obj: dict[str, Any]) -> Health | None:
+    observed = _status(obj).get("observedGeneration")
+    generation = _map(obj.get("metadata")).get("generation")
+    if isinstance(observed, int) and isinstance(generation, int) and observed < generation:
+        return Health(
+            Phase.Progressing,
+            "ObservedGenerationBehind",
+            f"waiting for the controller to observe generation {generation}",
+        )
+    return None
+
+
+# (condition type, status, phase, default reason), first match wins: the abnormal-true
+# conditions of kstatus first, then the usual readiness ones. Ready/Available False is
+# Progressing, as kstatus reads it: a controller that says "not yet" is still at work.
+_GENERIC = (
+    ("Stalled", "True", Phase.Failed, "Stalled"),
+    ("Failed", "True", Phase.Failed, "Failed"),
+    ("Reconciling", "True", Phase.Progressing, "Reconciling"),
+    ("Succeeded", "True", Phase.Succeeded, "Succeeded"),
+    ("Ready", "True", Phase.Ready, "Ready"),
+    ("Ready", "False", Phase.Progressing, "NotReady"),
+    ("Available", "True", Phase.Ready, "Available"),
+    ("Available", "False", Phase.Progressing, "NotAvailable"),
+)
+
+
+def _generic(obj: dict[str, Any]) -> Health:
+    """A kind without a rule, read as kstatus reads any resource: a status written for an older
+    generation first, then the well-known condition types, and only then mere existence."""
+    behind = _generation_behind(obj)
+    if behind is not None:
+        return behind
+    conditions = _conditions(_status(obj))
+    for kind, value, phase, reason in _GENERIC:
+        condition = conditions.get(kind)
+        if condition is not None and condition.get("status") == value:
+            message = f"{kind} is {value}"
+            return _from_condition(phase, condition, reason, message)
+    return Health(Phase.Ready, "Exists", "exists")
+
+
 _RULES: dict[tuple[str, str], Rule] = {
     ("apps", "Deployment"): _deployment,
     ("batch", "Job"): _job,
@@ -422,4 +601,6 @@ _RULES: dict[tuple[str, str], Rule] = {
     ("machinelearning.seldon.io", "SeldonDeployment"): _seldon_deployment,
     ("kubeflow.org", "PyTorchJob"): _pytorch_job,
     ("ray.io", "RayJob"): _ray_job,
+    ("serving.kserve.io", "LLMInferenceService"): _llm_inference_service,
+    ("trainer.kubeflow.org", "TrainJob"): _train_job,
 }

@@ -75,8 +75,10 @@ def _lineage(entry: StatusEntry) -> str | None:
     metrics = ", ".join(f"{name} {value:g}" for name, value in model.get("metrics", {}).items())
     commit = str(model.get("runSourceCommit") or "")[:7]
     gate = ", ".join(f"{name} >= {minimum:g}" for name, minimum in model.get("gate", {}).items())
+    # A promoted model the serving object failed to load does not serve yet.
+    serves = "waits to load" if model.get("promotion") == "PendingLoad" else "serves"
     return (
-        f"{entry.key.name} serves {model['uri']} from run {model['run']}"
+        f"{entry.key.name} {serves} {model['uri']} from run {model['run']}"
         f" (trained at commit {commit}; {metrics or 'no metrics'}"
         f"{f'; gate {gate} met' if gate else ''})"
     )

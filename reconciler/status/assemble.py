@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.health import Health, Phase, assess, worst
+from reconciler.health import Health, Phase, assess, load_failure, worst
 from reconciler.specs.loaded import LoadResult, SpecKey
 from reconciler.status.model import (
     Condition,
@@ -90,6 +90,26 @@ def _pipeline_phase(extra: Mapping[str, Any]) -> Health | None:
     return Health(Phase.Progressing, "StepsRunning", summary)
 
 
+def _pending_load(extra: dict[str, Any], objects: Iterable[Mapping[str, Any]]) -> None:
+    """Mark the promotion not done while the serving object reports that its model failed to
+    load: KServe keeps the previous model serving, so the promoted run does not serve yet.
+
+    With a canary, the object was last asked to load the canary's model, so that is the one
+    pending; otherwise the stable model.
+    """
+    failure = next(
+        (found for obj in objects if (found := load_failure(dict(obj))) is not None), None
+    )
+    role = "canary" if "canary" in extra else "model"
+    if failure is None or not isinstance(extra.get(role), Mapping):
+        return
+    extra[role] = {
+        **extra[role],
+        "promotion": "PendingLoad",
+        "promotionMessage": f"{failure.reason}: {failure.message}",
+    }
+
+
 def assemble(outcome: Outcome, now: str) -> SpecStatus:
     extra = dict(outcome.extra)
     key = outcome.key
@@ -125,6 +145,7 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
             replicas = _replicas(current)
             if replicas is not None:
                 extra["replicas"] = replicas
+            _pending_load(extra, current)
     if outcome.drift_reverted:
         extra["driftReverted"] = list(outcome.drift_reverted)
     return SpecStatus(

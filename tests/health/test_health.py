@@ -131,6 +131,72 @@ CASES = [
         "The RayJob has passed the activeDeadlineSeconds.",
     ),
     ("configmap-exists", Phase.Ready, "Exists", "exists"),
+    # Issue 17, one case per finding: a load that failed behind a Ready InferenceService...
+    (
+        "inferenceservice-blocked-by-failed-load",
+        Phase.Degraded,
+        "ModelLoadFailed",
+        "new model failed to load, the previous one still serves: "
+        "Failed to load model: file not found at s3://models/fraud/v3",
+    ),
+    # ...a stopped one is settled, not on its way...
+    ("inferenceservice-stopped", Phase.Pending, "Stopped", "The inference service is stopped"),
+    # ...an HPA switched off by a target scaled to zero, and one not read yet...
+    (
+        "hpa-scaled-to-zero",
+        Phase.Ready,
+        "ScaledToZero",
+        "scaling is disabled since the replica count of the target is zero",
+    ),
+    ("hpa-no-conditions", Phase.Progressing, "NoConditions", None),
+    # ...a crash-looping container between back-offs and as it exits...
+    (
+        "pod-restarting-after-error",
+        Phase.Degraded,
+        "Error",
+        "model restarted 4 times, last exit code 1 (Error)",
+    ),
+    (
+        "pod-terminated-with-error",
+        Phase.Degraded,
+        "Error",
+        "model restarted 5 times, last exit code 1 (Error)",
+    ),
+    # ...kinds without a rule, read in the kstatus manner...
+    ("custom-resource-not-observed", Phase.Progressing, "ObservedGenerationBehind", None),
+    ("custom-resource-stalled", Phase.Failed, "BackendUnreachable", None),
+    ("custom-resource-reconciling", Phase.Progressing, "Materializing", None),
+    ("custom-resource-ready", Phase.Ready, "Synced", None),
+    ("custom-resource-available", Phase.Progressing, "Scaling", "0 of 2 replicas available"),
+    ("custom-resource-succeeded", Phase.Succeeded, "Done", None),
+    ("custom-resource-failed", Phase.Failed, "SourceMissing", None),
+    # ...and a Deployment whose counts look done but which is not Available.
+    (
+        "deployment-available-false",
+        Phase.Progressing,
+        "MinimumReplicasUnavailable",
+        "Deployment does not have minimum availability.",
+    ),
+    # KServe LLMInferenceService and Kubeflow Trainer v2 TrainJob.
+    (
+        "llminferenceservice-ready",
+        Phase.Ready,
+        "Ready",
+        "serving at http://support-llm.ml-team.example.com",
+    ),
+    (
+        "llminferenceservice-not-ready",
+        Phase.Progressing,
+        "MinimumReplicasUnavailable",
+        "WorkloadsReady: Deployment does not have minimum availability.",
+    ),
+    ("llminferenceservice-stale", Phase.Progressing, "ObservedGenerationBehind", None),
+    ("llminferenceservice-bad-config", Phase.Failed, "CombineBaseError", None),
+    ("trainjob-created", Phase.Pending, "NotStarted", None),
+    ("trainjob-running", Phase.Progressing, "Running", "1 jobs running"),
+    ("trainjob-complete", Phase.Succeeded, "JobsCompleted", "TrainJob is completed"),
+    ("trainjob-failed", Phase.Failed, "DeadlineExceeded", None),
+    ("trainjob-suspended", Phase.Pending, "Suspended", "TrainJob is suspended"),
 ]
 
 
@@ -230,6 +296,39 @@ MALFORMED = [
         },
     ),
     ("api version is a number", {"apiVersion": 1, "kind": "Deployment"}),
+    (
+        "train job statuses are strings",
+        {
+            "apiVersion": "trainer.kubeflow.org/v1alpha1",
+            "kind": "TrainJob",
+            "status": {"jobsStatus": ["x", {"active": "many"}]},
+        },
+    ),
+    (
+        "llm conditions hold garbage",
+        {
+            "apiVersion": "serving.kserve.io/v1alpha1",
+            "kind": "LLMInferenceService",
+            "status": {"conditions": [{"type": "Ready"}, 3], "observedGeneration": "1"},
+        },
+    ),
+    (
+        "custom resource generation is a string",
+        {
+            "apiVersion": "example.com/v1",
+            "kind": "Thing",
+            "metadata": {"generation": "2"},
+            "status": {"observedGeneration": 1, "conditions": {"Ready": True}},
+        },
+    ),
+    (
+        "pod last state is a list",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "status": {"phase": "Running", "containerStatuses": [{"lastState": []}]},
+        },
+    ),
 ]
 
 
