@@ -43,6 +43,10 @@ class LoadResult:
     invalid: Mapping[SpecKey, tuple[SpecProblem, ...]] = field(default_factory=dict)
     # Every file with any problem: the objects of specs from these files are never pruned.
     failed_files: frozenset[str] = frozenset()
+    # Why reconciler.yaml could not be used (also in ``problems``): the specs above were then
+    # checked against the defaults, which is only good for reporting. Nothing may be applied
+    # from such a result (fail closed): the config's limits would be missing.
+    config_problems: tuple[SpecProblem, ...] = ()
 
     @property
     def ok(self) -> bool:

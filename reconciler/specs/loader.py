@@ -7,13 +7,15 @@ What counts as a spec: a mapping whose ``apiVersion`` starts with ``mlops/``, or
 ``apiVersion`` whose ``kind`` is one of ours. Anything else (Kubernetes manifests, CI files) is
 skipped; empty documents too.
 
-Tenancy limits come from ``reconciler.yaml``; the operator may pass tighter ones (``limits``)
-that apply on top of it (``reconciler.specs.rules``).
+Tenancy limits come from the operator (``limits``) and from ``reconciler.yaml``, which may only
+narrow them: a value of the config outside the operator's bound is a problem of the config
+(``rules.widened``), never a silent widening.
 
-A broken ``reconciler.yaml`` is reported at its own location and the defaults apply, so specs
-still load and are still checked: one typo in the config must not turn every spec Invalid. The
-config file is then in ``failed_files``, and callers that must not act beyond the config's
-``allowedNamespaces`` check ``problems`` for it.
+A ``reconciler.yaml`` that does not parse, does not validate or widens the operator's limits is
+reported at its own location, in ``problems`` and in ``config_problems``. The specs are then
+still checked against the defaults, so ``validate`` shows every problem at once, but such a
+result is for reporting only: callers that act on the cluster apply nothing from it (fail
+closed), since the config's limits and default namespace are missing.
 
 Ignore globs (fnmatch, ``*`` also matches ``/``) match a path relative to the root, or any of
 its parent directories; a glob without ``/`` also matches a bare file or directory name, and a
@@ -361,8 +363,13 @@ def _blob_source(repo: pygit2.Repository, oid: pygit2.Oid, path: str) -> _Source
 # ---------------------------------------------------------------- config
 
 
-def _config(data: bytes | None) -> tuple[RepoConfig, list[SpecProblem]]:
-    """The repository config, or the defaults and why it could not be used."""
+def _config(
+    data: bytes | None, limits: TenancyLimits | None = None
+) -> tuple[RepoConfig, list[SpecProblem]]:
+    """The repository config, or the defaults and why it could not be used.
+
+    ``limits``: the operator's; a config asking for more than they allow cannot be used.
+    """
     if data is None:
         return RepoConfig(), []
     parsed = yamlsafe.parse(data, CONFIG_FILE)
@@ -379,11 +386,19 @@ def _config(data: bytes | None) -> tuple[RepoConfig, list[SpecProblem]]:
         return RepoConfig(), problems
     if not documents:
         return RepoConfig(), []
+    document = documents[0]
     try:
-        return RepoConfig.model_validate(documents[0].value, by_alias=True, by_name=False), []
+        config = RepoConfig.model_validate(document.value, by_alias=True, by_name=False)
     except ValidationError as exc:
-        found = _validation_problems(exc, documents[0])
+        found = _validation_problems(exc, document)
         return RepoConfig(), [dataclasses.replace(p, file=CONFIG_FILE) for p in found]
+    if limits is not None:
+        for path, message in rules.widened(config, limits):
+            line, column = locate(document.marks, path)
+            problems.append(SpecProblem(CONFIG_FILE, line, column, format_path(path), message))
+    if problems:
+        return RepoConfig(), problems
+    return config, []
 
 
 def read_config(repo: pygit2.Repository, commit: pygit2.Oid | str) -> RepoConfig:
@@ -422,7 +437,7 @@ def load_directory(
 
     ``limits``: the operator's, applied on top of those of ``reconciler.yaml``.
     """
-    config, config_problems = _config(_read_config_file(root))
+    config, config_problems = _config(_read_config_file(root), limits)
     sources = list(_directory_sources(root, config.ignore))
     return _load(sources, config, config_problems, cache, limits=limits)
 
@@ -444,7 +459,7 @@ def load_commit(
     else:
         resolved = commit
     tree = resolved.tree
-    config, config_problems = _config(_read_config_blob(repo, tree))
+    config, config_problems = _config(_read_config_blob(repo, tree), limits)
     sources = list(_commit_sources(repo, tree, config.ignore))
     return _load(sources, config, config_problems, cache, limits=limits)
 
@@ -461,6 +476,7 @@ def load_file(file: Path) -> LoadResult:
             config=config,
             problems=tuple(sorted(problems)),
             failed_files=frozenset(p.file for p in problems),
+            config_problems=tuple(sorted(problems)),
         )
     source = _file_source(file, file.name, file.stat().st_size)
     return _load([source], RepoConfig(), [], None, references=False)
@@ -507,6 +523,7 @@ def _load(
         problems=tuple(sorted(problems)),
         invalid={key: tuple(sorted(found)) for key, found in invalid.items()},
         failed_files=frozenset(problem.file for problem in problems),
+        config_problems=tuple(sorted(config_problems)),
     )
 
 

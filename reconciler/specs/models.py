@@ -220,6 +220,78 @@ class Resources(Strict):
     gpu: int = Field(default=0, ge=0, le=64, strict=True)
 
 
+CAPABILITY = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _capability(value: str) -> str:
+    if value.startswith("CAP_"):
+        raise ValueError(f"write capability {value!r} without the CAP_ prefix, as Kubernetes does")
+    if not CAPABILITY.fullmatch(value) or value == "ALL":
+        raise ValueError(
+            f"{value!r} is not a Linux capability name such as NET_ADMIN or SYS_PTRACE"
+        )
+    return value
+
+
+Capability = Annotated[str, AfterValidator(_capability)]
+
+
+class PodSecurity(Strict):
+    """Opt-outs from the secure pod defaults, one field each (docs/pod-security.md).
+
+    Every rendered pod runs without privilege escalation, with all capabilities dropped, the
+    runtime's default seccomp profile and no service-account token; a workload that needs one
+    of those back says so here, and the rest stay.
+    """
+
+    allow_privilege_escalation: bool = Field(
+        default=False,
+        strict=True,
+        description="allow setuid binaries and the like to gain privileges",
+    )
+    capabilities: list[Capability] = Field(
+        default_factory=list,
+        description="capabilities added back after dropping all, e.g. SYS_PTRACE for profilers",
+    )
+    seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = Field(
+        default="RuntimeDefault", description="Unconfined turns off system-call filtering"
+    )
+    service_account_token: bool = Field(
+        default=False,
+        strict=True,
+        description="mount the namespace's default service-account token into the pods",
+    )
+    run_as_non_root: bool = Field(
+        default=False,
+        strict=True,
+        description="refuse to start containers whose image runs as root (off by default: "
+        "many ML images do)",
+    )
+
+    @field_validator("capabilities")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        doubled = sorted({name for name in value if value.count(name) > 1})
+        if doubled:
+            raise ValueError(f"capability {doubled[0]!r} is listed twice")
+        return value
+
+
+def _unset(value: Any) -> bool:
+    return value is None
+
+
+# An absent security block is left out of dumps, so adding the field changed no spec or run hash.
+Security = Annotated[
+    PodSecurity | None,
+    Field(
+        default=None,
+        exclude_if=_unset,
+        description="opt-outs from the secure pod defaults (docs/pod-security.md)",
+    ),
+]
+
+
 # ---------------------------------------------------------------- serving
 
 
@@ -301,6 +373,7 @@ class ModelDeploymentSpec(Strict):
     port: int = Field(default=8080, ge=1, le=65535, strict=True)
     canary: Canary | None = None
     promotion: Promotion | None = None
+    security: Security = None
 
     @model_validator(mode="after")
     def _rules(self) -> ModelDeploymentSpec:
@@ -371,6 +444,7 @@ class TrainingJobSpec(Strict):
     timeout: str | None = None
     history_limit: int = Field(default=3, ge=1, le=100, strict=True)
     run_trigger: Scalar | None = None
+    security: Security = None
 
     @field_validator("hyperparameters")
     @classmethod
@@ -448,6 +522,7 @@ class PipelineStep(Strict):
     resources: Resources = Field(default_factory=Resources)
     depends_on: list[str] = Field(default_factory=list)
     outputs: dict[str, str] = Field(default_factory=dict)
+    security: Security = None
 
     @field_validator("outputs")
     @classmethod

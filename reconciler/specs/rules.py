@@ -5,8 +5,10 @@ document, what is wrong with it. A reference to a spec that exists but is itself
 an error of the referrer: it waits for the target to be fixed.
 
 Tenancy limits (allowed namespaces, backends and runtimes, GPUs per spec and per repository)
-come from ``reconciler.yaml`` and, optionally, from the operator's run settings; where both set
-a limit the tighter one applies and messages name the one that refused. GPUs are counted by
+come from the operator's run settings and from ``reconciler.yaml``, which may only narrow them:
+``widened`` finds what the config asks beyond the operator's bound (the loader then refuses the
+whole config), so the limits in force are the intersection of the lists and the minimum of the
+numbers, and messages name the one that refused. GPUs are counted by
 ``gpu_demand`` (docs/tenancy.md). The repository total is checked last, over the specs nothing
 else refused, in file order: a spec that would take the total over the limit is refused and the
 specs that fit before it keep their GPUs.
@@ -152,6 +154,58 @@ def _duplicates(named: Sequence[Named], found: dict[int, list[SpecProblem]]) -> 
 def _setting(attribute: str) -> str:
     """A limit as written in YAML: ``max_gpus_per_spec`` -> ``maxGpusPerSpec``."""
     return TenancyLimits.model_fields[attribute].alias or attribute
+
+
+_LISTS = ("allowed_namespaces", "allowed_backends", "allowed_runtimes")
+_NUMBERS = ("max_gpus_per_spec", "max_gpus_per_repository")
+
+
+def widened(config: RepoConfig, operator: TenancyLimits) -> list[tuple[FieldPath, str]]:
+    """Where ``config`` asks for more than the ``operator`` allows, and why: located in YAML.
+
+    A list item the operator's list leaves out, a number above the operator's, and a
+    ``defaultNamespace`` written outside the operator's namespaces. An unset repository value
+    takes the operator's; an unset operator value bounds nothing.
+    """
+    found: list[tuple[FieldPath, str]] = []
+    for attribute in _LISTS:
+        bound: list[str] | None = getattr(operator, attribute)
+        asked: list[str] | None = getattr(config, attribute)
+        if bound is None or asked is None:
+            continue
+        setting = _setting(attribute)
+        for index, value in enumerate(asked):
+            if value not in bound:
+                found.append(
+                    (
+                        (setting, index),
+                        f"{value!r} is not allowed by {OPERATOR} ({setting}: "
+                        f"{', '.join(bound) or 'none'}); {REPOSITORY} can only narrow it",
+                    )
+                )
+    for attribute in _NUMBERS:
+        most: int | None = getattr(operator, attribute)
+        wanted: int | None = getattr(config, attribute)
+        if most is not None and wanted is not None and wanted > most:
+            setting = _setting(attribute)
+            found.append(
+                (
+                    (setting,),
+                    f"{wanted} is above {setting} {most} ({OPERATOR}); "
+                    f"{REPOSITORY} can only lower it",
+                )
+            )
+    namespaces = operator.allowed_namespaces
+    written = "default_namespace" in config.model_fields_set
+    if written and namespaces is not None and config.default_namespace not in namespaces:
+        found.append(
+            (
+                ("defaultNamespace",),
+                f"{config.default_namespace!r} is not allowed by {OPERATOR} "
+                f"(allowedNamespaces: {', '.join(namespaces) or 'none'})",
+            )
+        )
+    return found
 
 
 def _refusal(sources: Sources, attribute: str, what: str, value: str, note: str = "") -> str | None:

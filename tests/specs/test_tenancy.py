@@ -373,13 +373,21 @@ CASES = [
         TenancyLimits(max_gpus_per_spec=4),
         {"t.yaml": training(workers=4, gpu=2)},
         [
+            # Asking for more than the operator allows is a mistake of the config itself.
+            (
+                "reconciler.yaml",
+                1,
+                1,
+                "maxGpusPerSpec",
+                "8 is above maxGpusPerSpec 4 (run settings); reconciler.yaml can only lower it",
+            ),
             (
                 "t.yaml",
                 11,
                 5,
                 "spec.resources.gpu",
                 "4 workers x 2 GPUs = 8 exceeds maxGpusPerSpec 4 (run settings)",
-            )
+            ),
         ],
         id="operator-tightens-gpus",
     ),
@@ -411,12 +419,20 @@ CASES = [
         {"t.yaml": training()},
         [
             (
+                "reconciler.yaml",
+                1,
+                19,
+                "allowedBackends[0]",
+                "'pytorchjob' is not allowed by run settings (allowedBackends: rayjob); "
+                "reconciler.yaml can only narrow it",
+            ),
+            (
                 "t.yaml",
                 8,
                 3,
                 "spec.backend",
                 "backend 'pytorchjob' is not allowed by run settings (allowedBackends: rayjob)",
-            )
+            ),
         ],
         id="operator-narrows-backends",
     ),
@@ -622,7 +638,8 @@ def test_operator_tightens_the_repository_total(write_repo: Writer) -> None:
     assert [problem.message for problem in result.problems] == [
         "2 GPUs would bring the repository to 4, over maxGpusPerRepository 3 (run settings); "
         "the specs before it in file order that fit keep their 2: "
-        "TrainingJob default/a (a.yaml: 2)"
+        "TrainingJob default/a (a.yaml: 2)",
+        "100 is above maxGpusPerRepository 3 (run settings); reconciler.yaml can only lower it",
     ]
 
 
