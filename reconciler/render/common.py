@@ -20,6 +20,7 @@ from reconciler.specs.models import (
     ConfigMapEnv,
     EnvValue,
     ModelSource,
+    PodSecurity,
     Resources,
     SecretEnv,
     hyperparameter_env_name,
@@ -128,10 +129,44 @@ def resource_requirements(resources: Resources) -> dict[str, dict[str, str]]:
     return result
 
 
+_SECURE = PodSecurity()
+
+
+def security_context(security: PodSecurity | None) -> dict[str, Any]:
+    """A container's securityContext: the secure defaults, less what the spec opted out of.
+
+    Dropping ALL and the RuntimeDefault profile are what Pod Security Admission's ``restricted``
+    level asks for; runAsNonRoot, its last requirement, is opt-in because many ML images run
+    as root and would not start (docs/pod-security.md).
+    """
+    wanted = security or _SECURE
+    capabilities: dict[str, list[str]] = {"drop": ["ALL"]}
+    if wanted.capabilities:
+        capabilities = {"add": list(wanted.capabilities), **capabilities}
+    result: dict[str, Any] = {
+        "allowPrivilegeEscalation": wanted.allow_privilege_escalation,
+        "capabilities": capabilities,
+    }
+    if wanted.run_as_non_root:
+        result["runAsNonRoot"] = True
+    result["seccompProfile"] = {"type": wanted.seccomp_profile}
+    return result
+
+
+def pod_security(security: PodSecurity | None) -> dict[str, Any]:
+    """Pod-level fields: no service-account token unless the spec asks for one.
+
+    Workloads rarely call the API server; a token they never use is only a credential for
+    whoever gets code running in the pod.
+    """
+    return {"automountServiceAccountToken": (security or _SECURE).service_account_token}
+
+
 def container(
     name: str,
     image: str,
     *,
+    security: PodSecurity | None,
     command: Sequence[str] = (),
     args: Sequence[str] = (),
     env: list[dict] | None = None,
@@ -139,7 +174,10 @@ def container(
     port: int | None = None,
     termination_policy: str | None = None,
 ) -> dict[str, Any]:
-    """A container with only the fields that carry meaning; empty ones are left out."""
+    """A container with only the fields that carry meaning; empty ones are left out.
+
+    ``security`` is required so that no backend can render a container without deciding.
+    """
     result: dict[str, Any] = {"name": name, "image": image}
     if command:
         result["command"] = list(command)
@@ -154,6 +192,7 @@ def container(
         result["resources"] = requirements
     if termination_policy:
         result["terminationMessagePolicy"] = termination_policy
+    result["securityContext"] = security_context(security)
     return result
 
 

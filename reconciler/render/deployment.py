@@ -24,6 +24,7 @@ from reconciler.render.common import (
     env_list,
     identity_labels,
     metadata,
+    pod_security,
     split_replicas,
 )
 from reconciler.render.serving import ServedModels, total_replicas
@@ -81,15 +82,17 @@ class _Parts:
         body["template"] = {
             "metadata": {"labels": {**identity_labels(self.loaded), labels.ROLE: role}},
             "spec": {
+                **pod_security(spec.security),
                 "containers": [
                     container(
                         CONTAINER,
                         spec.image,
+                        security=spec.security,
                         env=env_list([("MODEL_URI", model_uri)], spec.env),
                         resources=spec.resources,
                         port=spec.port,
                     )
-                ]
+                ],
             },
         }
         return {

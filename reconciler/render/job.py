@@ -17,10 +17,7 @@ def render_job(run: TrainingRun) -> list[Manifest]:
         body["activeDeadlineSeconds"] = spec.timeout_seconds
     body["template"] = {
         "metadata": {"labels": run.pod_labels()},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [run.container(CONTAINER)],
-        },
+        "spec": run.pod_spec(run.container(CONTAINER), restartPolicy="Never"),
     }
     return [
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": run.object_metadata(), "spec": body}

@@ -25,7 +25,9 @@ from reconciler.render.common import (
     env_list,
     identity_labels,
     metadata,
+    pod_security,
     resource_requirements,
+    security_context,
 )
 from reconciler.render.serving import ServedModels
 from reconciler.specs.loaded import LoadedSpec
@@ -37,7 +39,11 @@ CUSTOM_CONTAINER = "kserve-container"
 def render_kserve(
     loaded: LoadedSpec, ctx: RenderContext, spec: ModelDeployment, models: ServedModels
 ) -> list[Manifest]:
-    predictor: dict[str, Any] = {"labels": identity_labels(loaded), **_scaling(spec.spec)}
+    predictor: dict[str, Any] = {
+        "labels": identity_labels(loaded),
+        **_scaling(spec.spec),
+        **pod_security(spec.spec.security),
+    }
     uri = models.stable
     if models.canary is not None:
         uri = models.canary
@@ -78,6 +84,7 @@ def _model(spec: ModelDeploymentSpec, uri: str) -> dict[str, Any]:
     requirements = resource_requirements(spec.resources)
     if requirements:
         model["resources"] = requirements
+    model["securityContext"] = security_context(spec.security)
     return model
 
 
@@ -93,4 +100,5 @@ def _custom_container(spec: ModelDeploymentSpec, uri: str) -> dict[str, Any]:
     requirements = resource_requirements(spec.resources)
     if requirements:
         result["resources"] = requirements
+    result["securityContext"] = security_context(spec.security)
     return result

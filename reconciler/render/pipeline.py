@@ -18,6 +18,7 @@ from reconciler.render.common import (
     env_var_suffix,
     identity_labels,
     metadata,
+    pod_security,
 )
 from reconciler.render.identity import canonical_json, step_hashes, step_run_name
 from reconciler.render.training import expand_run
@@ -76,10 +77,12 @@ def render_step(loaded: LoadedSpec, ctx: RenderContext, step_name: str) -> Manif
                 "metadata": {"labels": {**identity_labels(loaded), **run_labels}},
                 "spec": {
                     "restartPolicy": "Never",
+                    **pod_security(step.security),
                     "containers": [
                         container(
                             CONTAINER,
                             step.image,
+                            security=step.security,
                             command=step.command,
                             args=step.args,
                             env=env_list(system, step.env),

@@ -39,6 +39,6 @@ def _replicas(run: TrainingRun, count: int) -> dict[str, Any]:
         "restartPolicy": "Never",
         "template": {
             "metadata": {"labels": run.pod_labels()},
-            "spec": {"containers": [run.container(CONTAINER)]},
+            "spec": run.pod_spec(run.container(CONTAINER)),
         },
     }

@@ -55,7 +55,9 @@ def _template(run: TrainingRun, name: str) -> dict[str, Any]:
     spec = run.spec.spec
     return {
         "metadata": {"labels": run.pod_labels()},
-        "spec": {
-            "containers": [container(name, spec.image, env=run.env(), resources=spec.resources)]
-        },
+        "spec": run.pod_spec(
+            container(
+                name, spec.image, security=spec.security, env=run.env(), resources=spec.resources
+            )
+        ),
     }

@@ -20,7 +20,9 @@ from reconciler.render.common import (
     env_list,
     identity_labels,
     metadata,
+    pod_security,
     resource_requirements,
+    security_context,
     split_replicas,
 )
 from reconciler.render.serving import ServedModels, total_replicas
@@ -91,6 +93,7 @@ def _predictor(
         server = container(
             GRAPH_NODE,
             spec.image,
+            security=spec.security,
             env=env_list([("MODEL_URI", uri)], spec.env),
             resources=spec.resources,
         )
@@ -105,9 +108,11 @@ def _predictor(
         requirements = resource_requirements(spec.resources)
         if requirements:
             server["resources"] = requirements
+        server["securityContext"] = security_context(spec.security)
     graph["modelUri"] = uri
+    pod = {**pod_security(spec.security), "containers": [server]}
     return {
         "name": name,
         "graph": graph,
-        "componentSpecs": [{"metadata": {"labels": pod_labels}, "spec": {"containers": [server]}}],
+        "componentSpecs": [{"metadata": {"labels": pod_labels}, "spec": pod}],
     }

@@ -15,6 +15,7 @@ from reconciler.render.common import (
     hyperparameter_env,
     identity_labels,
     metadata,
+    pod_security,
 )
 from reconciler.render.identity import run_hash, run_name
 from reconciler.specs.loaded import LoadedSpec
@@ -75,12 +76,18 @@ class TrainingRun:
         spec = self.spec.spec
         return [*spec.args, *hyperparameter_args(spec.hyperparameters)]
 
+    def pod_spec(self, *containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A pod spec for this run: ``fields`` (restartPolicy...), the pod-level security
+        defaults, then the containers."""
+        return {**fields, **pod_security(self.spec.spec.security), "containers": list(containers)}
+
     def container(self, name: str) -> dict[str, Any]:
         """The training container: the spec's command, args, env and resources."""
         spec = self.spec.spec
         return container(
             name,
             spec.image,
+            security=spec.security,
             command=spec.command,
             args=self.args(),
             env=self.env(),
