@@ -24,7 +24,6 @@ Drift rules (what makes a live object differ from its manifest):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,7 +36,6 @@ from reconciler.cluster.order import apply_order, prune_order
 from reconciler.quantity import QuantityError, canonical
 
 _REASONS_SHOWN = 3
-_VALUE_WIDTH = 60
 
 
 class Action(StrEnum):
@@ -169,8 +167,9 @@ def _compare(ref: ObjectRef, desired: dict[str, Any], live: dict[str, Any] | Non
         _annotation(desired, labels.CANARY_MODEL_URI),
     )
     if served[0] != served[1] or canary[0] != canary[1]:
+        # Only the model wanted now: the live annotation is whatever the cluster holds.
         changed = served if served[0] != served[1] else canary
-        reason = f"model changed: {changed[0]} -> {changed[1]}"
+        reason = f"model changed: now {changed[1]}"
         return Change(Action.UPDATE, ref, reason, desired, live, paths)
     if drifts:
         return Change(Action.UPDATE, ref, _drift_reason(drifts), desired, live, paths)
@@ -357,24 +356,15 @@ def _join(path: str, key: str) -> str:
 
 
 def _drift_reason(drifts: list[_Drift]) -> str:
-    shown = "; ".join(
-        f"{drift.path} {_show(drift.desired)} -> {_show(drift.live)}"
-        for drift in drifts[:_REASONS_SHOWN]
-    )
+    """The fields that drifted, never their values.
+
+    The reason reaches logs and the status branch; a live value is whatever someone typed into
+    the cluster (a database URL with its password in an env value), and a desired value can be
+    an env value too. The paths say where to look; ``reconciler plan`` shows Git's side.
+    """
+    shown = "; ".join(drift.path for drift in drifts[:_REASONS_SHOWN])
     hidden = len(drifts) - _REASONS_SHOWN
     return f"drifted: {shown}" + (f" (and {hidden} more)" if hidden > 0 else "")
-
-
-def _show(value: Any) -> str:
-    if value is _ABSENT:
-        return "(absent)"
-    if isinstance(value, dict):
-        return "{...}" if value else "{}"
-    if isinstance(value, list):
-        return f"[{len(value)} items]"
-    # JSON quotes strings, so a port name "8080" and a port number 8080 read differently.
-    text = json.dumps(value, default=str)
-    return text if len(text) <= _VALUE_WIDTH else text[: _VALUE_WIDTH - 3] + "..."
 
 
 # --- prune guard -------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         set_replicas,
         Action.UPDATE,
         ("spec.replicas",),
-        "drifted: spec.replicas 2 -> 5",
+        "drifted: spec.replicas",
     ),
     (
         "env value changed by hand",
@@ -157,7 +157,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         set_log_level,
         Action.UPDATE,
         (f"{CONTAINER}.env[name=LOG_LEVEL].value",),
-        f'drifted: {CONTAINER}.env[name=LOG_LEVEL].value "info" -> "debug"',
+        f"drifted: {CONTAINER}.env[name=LOG_LEVEL].value",
     ),
     (
         "image changed by hand",
@@ -165,8 +165,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         set_image,
         Action.UPDATE,
         (f"{CONTAINER}.image",),
-        f'drifted: {CONTAINER}.image "registry.example.com/fraud:v3" -> '
-        '"registry.example.com/fraud:hotfix"',
+        f"drifted: {CONTAINER}.image",
     ),
     # Server-side apply leaves a container another manager added, so it is not ours to revert.
     ("container added by hand", nothing, add_sidecar, Action.NOOP, (), "in sync"),
@@ -177,7 +176,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         remove_env,
         Action.UPDATE,
         (f"{CONTAINER}.env[name=LOG_LEVEL]",),
-        f"drifted: {CONTAINER}.env[name=LOG_LEVEL] {{...}} -> (absent)",
+        f"drifted: {CONTAINER}.env[name=LOG_LEVEL]",
     ),
     (
         "label removed by hand",
@@ -185,7 +184,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         remove_label,
         Action.UPDATE,
         ('metadata.labels["app.kubernetes.io/name"]',),
-        'drifted: metadata.labels["app.kubernetes.io/name"] "fraud-detector" -> (absent)',
+        'drifted: metadata.labels["app.kubernetes.io/name"]',
     ),
     ("label added by hand", nothing, add_label, Action.NOOP, (), "in sync"),
     ("annotation the manifest does not set", nothing, bump_revision, Action.NOOP, (), "in sync"),
@@ -197,7 +196,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         reorder_args,
         Action.UPDATE,
         (f"{CONTAINER}.args[0]", f"{CONTAINER}.args[1]"),
-        f'drifted: {CONTAINER}.args[0] "--port" -> "8080"; {CONTAINER}.args[1] "8080" -> "--port"',
+        f"drifted: {CONTAINER}.args[0]; {CONTAINER}.args[1]",
     ),
     (
         "atomic list grew",
@@ -205,7 +204,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         append_arg,
         Action.UPDATE,
         (f"{CONTAINER}.args",),
-        f"drifted: {CONTAINER}.args [2 items] -> [3 items]",
+        f"drifted: {CONTAINER}.args",
     ),
     ("quantities in another form", long_quantities, nothing, Action.NOOP, (), "in sync"),
     (
@@ -214,7 +213,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         halve_cpu,
         Action.UPDATE,
         (f"{CONTAINER}.resources.requests.cpu",),
-        f'drifted: {CONTAINER}.resources.requests.cpu "500m" -> "250m"',
+        f"drifted: {CONTAINER}.resources.requests.cpu",
     ),
     (
         "keyed item's key changed",
@@ -222,7 +221,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         change_port,
         Action.UPDATE,
         (f"{CONTAINER}.ports[containerPort=8080/TCP]",),
-        f"drifted: {CONTAINER}.ports[containerPort=8080/TCP] {{...}} -> (absent)",
+        f"drifted: {CONTAINER}.ports[containerPort=8080/TCP]",
     ),
     (
         "spec hash changed",
@@ -239,7 +238,7 @@ DEPLOYMENT_CASES: list[tuple[str, Edit, Edit, Action, tuple[str, ...], str]] = [
         set_host_network,
         Action.UPDATE,
         ("spec.template.spec.hostNetwork",),
-        "drifted: spec.template.spec.hostNetwork false -> true",
+        "drifted: spec.template.spec.hostNetwork",
     ),
 ]
 
@@ -303,10 +302,7 @@ def test_reason_names_the_first_drifts_and_counts_the_rest() -> None:
     desired = obj("v1", "ConfigMap", "many", data={k: "a" for k in "abcde"})
     live = obj("v1", "ConfigMap", "many", data={k: "b" for k in "abcde"})
     (change,) = plan([desired], [live]).changes
-    assert (
-        change.reason
-        == 'drifted: data.a "a" -> "b"; data.b "a" -> "b"; data.c "a" -> "b" (and 2 more)'
-    )
+    assert change.reason == "drifted: data.a; data.b; data.c (and 2 more)"
     assert change.drift == tuple(f"data.{k}" for k in "abcde")
 
 
@@ -526,4 +522,4 @@ def test_a_newly_promoted_model_is_a_model_change_not_drift():
 
     (change,) = plan([deployment("s3://m/new")], [deployment("s3://m/old")]).changes
     assert change.action is Action.UPDATE
-    assert change.reason == "model changed: s3://m/old -> s3://m/new"
+    assert change.reason == "model changed: now s3://m/new"
