@@ -101,6 +101,9 @@ class _State:
     dependents: dict[SpecOwner, set[SpecKey]] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
     source_error: str | None = None
+    # Why the branch tip's reconciler.yaml is not used (fail closed): the last good commit
+    # stays in force, or nothing is applied when there is none. Read by /readyz.
+    config_error: str | None = None
     guard: PruneGuard | None = None
     rejected: tuple[str, str] | None = None  # (tip, why) of a tip that failed verification
     fetch_failures: int = 0
@@ -307,6 +310,7 @@ class Engine:
         state.source_error = None
         state.fetch_failures, state.retry_at = 0, 0.0
         if head == state.head:
+            state.config_error = None  # the tip is back at the commit in force
             return set()
         structlog.contextvars.bind_contextvars(commit=head[:12])
         # An unverified tip is never loaded: state.head, and so the cluster, stay at the last
@@ -324,6 +328,19 @@ class Engine:
             state.load_failed = True
             state.source_error = f"specs at {head[:7]} did not load: {exc}"
             return set()
+        if result.config_problems:
+            # Fail closed: without its reconciler.yaml a commit's limits, default namespace and
+            # ignores are unknown, so nothing of it is applied and nothing is pruned for it.
+            state.config_error = _config_error(head, state.head, result)
+            log.error("config_invalid", reason=state.config_error)
+            if state.head is None and self.may_write():
+                # No reconcile reports while nothing was ever applied: say why now.
+                refused = repository_status(
+                    "", LoadResult(config=result.config), None, None, state.config_error
+                )
+                self.book.flush([], head, refused)
+            return set()
+        state.config_error = None
         state.load_failed = False
         new_specs = {loaded.key: loaded for loaded in result.specs}
         # The parse cache hands back the same spec object for an unchanged document: only new
@@ -612,7 +629,14 @@ class Engine:
         self.metrics.specs_by_phase.clear()
         for (kind, phase), count in self.book.phase_counts().items():
             self.metrics.specs_by_phase.labels(kind, phase).set(count)
-        repository = repository_status(state.head, state.load, state.source_error, state.guard)
+        repository = repository_status(
+            state.head,
+            state.load,
+            state.source_error,
+            state.guard,
+            config_error=state.config_error,
+            status_branch=self.status.branch,
+        )
         self.book.flush(changes, state.head, repository)
 
     def _with_gate_notes(self, outcome: Outcome) -> Outcome:
@@ -658,6 +682,16 @@ def _freeze_long_lived() -> None:
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+
+
+def _config_error(head: str, in_force: str | None, result: LoadResult) -> str:
+    """One line for repository.yaml and /readyz: which commit, what stays, the first problems."""
+    problems = result.config_problems
+    listed = "; ".join(str(problem) for problem in problems[:3])
+    if len(problems) > 3:
+        listed += f" (+{len(problems) - 3} more)"
+    kept = f"{in_force[:7]} stays in force" if in_force else "nothing is applied"
+    return f"reconciler.yaml at {head[:7]} is invalid, {kept}: {listed}"
 
 
 def _sources_of(loaded: LoadedSpec | None) -> list[SpecOwner]:

@@ -171,18 +171,39 @@ def invalid(source_commit: str, problems: Sequence[object], now: str) -> SpecSta
 
 
 def repository_status(
-    head: str, load: LoadResult, source_error: str | None, guard: PruneGuard | None
+    head: str,
+    load: LoadResult,
+    source_error: str | None,
+    guard: PruneGuard | None,
+    config_error: str | None = None,
+    status_branch: str | None = None,
 ) -> RepositoryStatus:
-    """``repository.yaml``: the commit reconciled, the source's health, what fits no spec."""
+    """``repository.yaml``: the commit reconciled, the source's health, what fits no spec.
+
+    ``config_error``: why the tip's reconciler.yaml is refused (``head`` is then the last good
+    commit, or empty). ``status_branch``: the branch status goes to; a different
+    ``statusBranch`` asked for by reconciler.yaml is noted, since it is not used.
+    """
     unparsable = tuple(
         UnparsableFile(p.file, p.line, p.message)
         for p in load.problems
         if not any(p in problems for problems in load.invalid.values())
     )
+    messages = [message for message in (source_error, config_error) if message]
+    asked = load.config.status_branch
+    if (
+        status_branch is not None
+        and "status_branch" in load.config.model_fields_set
+        and asked != status_branch
+    ):
+        messages.append(
+            f"statusBranch {asked!r} of reconciler.yaml is not used: status is written to "
+            f"{status_branch!r} (the operator's --status-branch, or the branch chosen at start)"
+        )
     return RepositoryStatus(
         source_commit=head,
-        source_phase=StatusPhase.FAILED if source_error else StatusPhase.READY,
-        source_message=source_error or "",
+        source_phase=StatusPhase.FAILED if source_error or config_error else StatusPhase.READY,
+        source_message="; ".join(messages),
         unparsable_files=unparsable,
         prune_guard=guard,
     )
