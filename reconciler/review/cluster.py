@@ -18,8 +18,11 @@ from reconciler.cluster.discovery import Discovery, NotServed
 from reconciler.errors import ApiError
 from reconciler.review.diff import diff, project
 from reconciler.review.model import (
+    ABSENT,
+    LIVE,
     ClusterAction,
     ClusterDiff,
+    FieldChange,
     ObjectAction,
     ObjectChange,
     Review,
@@ -90,8 +93,17 @@ def _observe(obj: ObjectChange, client: KubeClient, discovery: Discovery) -> Clu
         return ClusterDiff(ClusterAction.ERROR, message=str(exc))
     if live is None:
         return ClusterDiff(ClusterAction.CREATE)
-    fields = tuple(diff(_compared(obj.after, live), _compared(obj.after, dry_run)))
+    fields = tuple(
+        _without_live_value(change)
+        for change in diff(_compared(obj.after, live), _compared(obj.after, dry_run))
+    )
     return ClusterDiff(ClusterAction.UPDATE if fields else ClusterAction.IN_SYNC, fields)
+
+
+def _without_live_value(change: FieldChange) -> FieldChange:
+    """The path and what applying writes there, but not what the cluster holds now: a plan is
+    posted in pull requests and CI logs, and a hand edit may have put a secret in the field."""
+    return replace(change, before=change.before if change.before is ABSENT else LIVE)
 
 
 def _get(client: KubeClient, path: str) -> dict[str, Any] | None:

@@ -1,8 +1,10 @@
 """``--format json``: a stable structure for machines (documented in docs/reviewing.md).
 
 Keys are fixed and always present except ``before``/``after`` of a field change (left out
-when that side lacks the field) and ``manifest``, ``previousName`` and ``cluster`` of an object
-(present when they apply). Bump ``formatVersion`` on any incompatible change.
+when that side lacks the field; a cluster field never has ``before``, it says ``"live":
+"hidden"`` instead when the cluster has a value there) and ``manifest``, ``previousName`` and
+``cluster`` of an object (present when they apply). Bump ``formatVersion`` on any incompatible
+change.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from reconciler.review.model import (
     ABSENT,
+    LIVE,
     ClusterDiff,
     FieldChange,
     ObjectAction,
@@ -24,7 +27,8 @@ from reconciler.review.model import (
 from reconciler.review.summary import risk_count
 from reconciler.review.values import comparable
 
-FORMAT_VERSION = 1
+# 2: cluster fields no longer carry the live value (``before``), only ``"live": "hidden"``.
+FORMAT_VERSION = 2
 
 
 def format_json(review: Review) -> str:
@@ -94,7 +98,9 @@ def _cluster(cluster: ClusterDiff) -> dict[str, Any]:
 
 def _field(change: FieldChange) -> dict[str, Any]:
     result: dict[str, Any] = {"path": change.path}
-    if change.before is not ABSENT:
+    if change.before is LIVE:
+        result["live"] = "hidden"
+    elif change.before is not ABSENT:
         result["before"] = change.before
     if change.after is not ABSENT:
         result["after"] = change.after

@@ -30,9 +30,28 @@ class _Absent:
 ABSENT: Any = _Absent()
 
 
+class _Live:
+    """The cluster's side of a field that differs from Git, never shown: anyone who can edit the
+    object may have typed a secret there (a database URL with its password in an env value)."""
+
+    _instance: _Live | None = None
+
+    def __new__(cls) -> _Live:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(live value)"
+
+
+LIVE: Any = _Live()
+
+
 @dataclass(frozen=True)
 class FieldChange:
-    """One leaf (or whole added/removed subtree) that differs; ABSENT marks a missing side."""
+    """One leaf (or whole added/removed subtree) that differs; ABSENT marks a missing side,
+    LIVE a side that comes from the cluster and is not shown."""
 
     path: str
     before: Any

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from reconciler import labels
-from reconciler.review.model import ABSENT
+from reconciler.review.model import ABSENT, LIVE
 
 # Stamped with the rendering commit, so it differs on every commit by design; never a change.
 IGNORED_ANNOTATIONS = (labels.SOURCE_COMMIT,)
@@ -23,6 +23,8 @@ def exact(value: Any) -> str:
     """JSON, so a string "8080" and a number 8080 read differently; for object diffs."""
     if value is ABSENT:
         return "(absent)"
+    if value is LIVE:
+        return "(live value, not shown)"
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 

@@ -15,6 +15,7 @@ from reconciler.sandbox.testing import running_sandbox
 from reconciler.specs.loader import load_directory
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/ml-team/deployments/fraud-detector"
+FORMATS = ("text", "markdown", "json")
 
 
 @pytest.fixture
@@ -80,14 +81,46 @@ def test_hand_made_drift_shows_as_the_change(cluster, plan):
     assert deployment["cluster"] == {  # ...but not in the cluster
         "action": "update",
         "message": "",
-        "fields": [{"path": "spec.replicas", "before": 7, "after": 2}],
+        "fields": [{"path": "spec.replicas", "live": "hidden", "after": 2}],
     }
     text = plan("--kubeconfig", kubeconfig).out
     assert "~ ModelDeployment ml-team/fraud-detector  drifted" in text
-    assert "      cluster: update\n        spec.replicas: 7 -> 2\n" in text
+    assert "      cluster: update\n        spec.replicas: (live value, not shown) -> 2\n" in text
     markdown = plan("--kubeconfig", kubeconfig, "--format", "markdown").out
     assert "In the cluster (server-side dry run against the live objects):" in markdown
-    assert "- spec.replicas: 7\n+ spec.replicas: 2\n" in markdown
+    assert "- spec.replicas: (live value, not shown)\n+ spec.replicas: 2\n" in markdown
+
+
+def test_a_live_value_never_reaches_the_plan(cluster, plan):
+    kubeconfig, client = cluster
+    secret = "postgres://app:hunter2-s3cret@db.internal:5432/fraud"
+    client.request(
+        "PATCH",
+        DEPLOYMENT,
+        query={"fieldManager": "kubectl-edit", "force": "true"},
+        body={
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "fraud-detector", "namespace": "ml-team"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "server", "env": [{"name": "LOG_LEVEL", "value": secret}]}
+                        ]
+                    }
+                }
+            },
+        },
+        content_type=APPLY_PATCH,
+    )
+
+    outputs = [plan("--kubeconfig", kubeconfig, "--format", f).out for f in FORMATS]
+
+    field = "spec.template.spec.containers[name=server].env[name=LOG_LEVEL].value"
+    for output in outputs:
+        assert field in output  # the drift is named...
+        assert "hunter2" not in output  # ...its live value is not
 
 
 def test_dry_run_changes_nothing(cluster, plan):
@@ -116,7 +149,9 @@ def test_git_change_and_deleted_object_against_the_cluster(cluster, repo, plan):
     specs = {spec["name"]: spec for spec in document["specs"]}
     (deployment,) = [o for o in specs["fraud-detector"]["objects"] if o["kind"] == "Deployment"]
     assert deployment["cluster"]["action"] == "update"
-    assert {"path": "spec.replicas", "before": 2, "after": 3} in deployment["cluster"]["fields"]
+    assert {"path": "spec.replicas", "live": "hidden", "after": 3} in deployment["cluster"][
+        "fields"
+    ]
     assert {o["cluster"]["action"] for o in specs["churn"]["objects"]} == {"delete"}
 
 

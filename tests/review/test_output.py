@@ -125,7 +125,7 @@ def test_json_structure(repo, plan):
         "clusterErrors",
         "specs",
     }
-    assert document["formatVersion"] == 1
+    assert document["formatVersion"] == 2
     assert document["cluster"] is False
     assert document["summary"] == {
         "added": 1,
