@@ -51,6 +51,15 @@ class SourceSettings(_Frozen):
     )
     token_file: Path | None = Field(None, description="file holding an HTTPS access token")
     ssh_key_file: Path | None = Field(None, description="file holding an SSH private key")
+    ssh_key_passphrase_file: Path | None = Field(
+        None, description="file holding the passphrase of --ssh-key-file (read once at start)"
+    )
+    git_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="seconds a Git fetch or push may wait on a silent server, and may run in "
+        "all while it transfers, before it fails",
+    )
     webhook_secret_file: Path | None = Field(
         None,
         description="file holding the shared secret of POST /hooks/git on the service port "
@@ -69,6 +78,12 @@ class SourceSettings(_Frozen):
     def _keys_for_verification(self) -> SourceSettings:
         if self.verify_commits and self.trusted_keys_dir is None:
             raise ValueError("--verify-commits needs --trusted-keys-dir")
+        return self
+
+    @model_validator(mode="after")
+    def _passphrase_for_a_key(self) -> SourceSettings:
+        if self.ssh_key_passphrase_file is not None and self.ssh_key_file is None:
+            raise ValueError("--ssh-key-passphrase-file needs --ssh-key-file")
         return self
 
 
@@ -152,6 +167,13 @@ class TenancySettings(_Frozen):
 class ServiceSettings(_Frozen):
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="port of /healthz, /readyz and /metrics (0: any)"
+    )
+    http_timeout: int = Field(
+        10,
+        ge=1,
+        le=3600,
+        description="seconds a connection to that port may stay silent (a request sent in part, "
+        "an idle keep-alive) before it is dropped",
     )
     once: bool = Field(False, description="reconcile once until settled, then exit")
     resync_interval: float = Field(

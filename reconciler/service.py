@@ -56,10 +56,14 @@ class Service:
         credentials = None
         if source.token_file or source.ssh_key_file:
             credentials = Credentials.from_files(
-                token_file=source.token_file, ssh_key_file=source.ssh_key_file
+                token_file=source.token_file,
+                ssh_key_file=source.ssh_key_file,
+                passphrase_file=source.ssh_key_passphrase_file,
             )
         self.metrics = Metrics()
-        self.source = GitSource(source.repo, source.branch, Path(cache_dir), credentials)
+        self.source = GitSource(
+            source.repo, source.branch, Path(cache_dir), credentials, source.git_timeout
+        )
         connection = Connection(
             kubeconfig=settings.cluster.kubeconfig,
             context=settings.cluster.context,
@@ -67,7 +71,13 @@ class Service:
         )
         self.client = client or KubeClient.connect(connection)
         status_branch = source.status_branch or self._configured_status_branch()
-        self.status = StatusWriter(self.source.repo, source.repo, status_branch, credentials)
+        self.status = StatusWriter(
+            self.source.repo,
+            self.source.url,  # without a token: that is in self.source.credentials
+            status_branch,
+            self.source.credentials,
+            timeout=source.git_timeout,
+        )
         self.engine = Engine(
             self.source,
             self.client,
@@ -99,7 +109,9 @@ class Service:
         self.server: ServiceServer | None = None
         port = settings.service.metrics_port
         if port is not None:
-            self.server = ServiceServer(port, self.metrics.registry, self.readiness)
+            self.server = ServiceServer(
+                port, self.metrics.registry, self.readiness, timeout=settings.service.http_timeout
+            )
             if webhook_secret is not None:
                 receiver = WebhookReceiver(
                     webhook_secret,

@@ -1,24 +1,32 @@
-"""Credentials for Git remotes: an HTTPS token or an SSH key, never shown in logs or reprs.
+"""Credentials and time limits for Git remotes; secrets never shown in logs or reprs.
 
 Host verification: ``callbacks()`` answers pygit2's certificate check with the verdict libgit2
 itself reached (``valid``): the system CA store for HTTPS, and ``~/.ssh/known_hosts`` for SSH
 (libgit2 1.4+ reads it). pygit2's default would accept *any* SSH host key, so the callback is
 always installed: an unknown or changed SSH host is refused. Add the host to known_hosts (for
 example with ``ssh-keyscan``) before the first fetch.
+
+Time limits: a server that accepts a connection and then says nothing would otherwise hold the
+one worker forever. libgit2's server timeouts (connect, and every read and write on the socket)
+end that; as they are process-wide options, each ``GitCallbacks`` sets them before its operation.
+The progress callbacks also end an operation that is still transferring at its deadline, so a
+server that trickles data cannot stretch it without bound either.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import CredentialType
+from pygit2.enums import CredentialType, Option
 
 from reconciler.errors import SourceError
 
 # libgit2 asks again after a rejected credential; without a limit a wrong token loops forever.
 MAX_CREDENTIAL_ATTEMPTS = 3
+DEFAULT_TIMEOUT = 60.0  # seconds; Flux's default for a Git operation
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class Credentials:
         key = Path(ssh_key_file)  # type: ignore[arg-type]
         if not key.is_file():
             raise SourceError(f"SSH key file {key} does not exist")
-        passphrase = _read_secret(Path(passphrase_file), "passphrase") if passphrase_file else None
+        passphrase = _read_passphrase(Path(passphrase_file)) if passphrase_file else None
         return cls.ssh_key(key, ssh_public_key_file, passphrase, username=username or "git")
 
     def secrets(self) -> tuple[str, ...]:
@@ -103,14 +111,36 @@ def _read_secret(path: Path, what: str) -> str:
     return value
 
 
-class GitCallbacks(pygit2.RemoteCallbacks):
-    """Answers credential and certificate questions; records refs a remote refused on push."""
+def _read_passphrase(path: Path) -> str:
+    """The whole file but one trailing newline: spaces can be part of a passphrase."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SourceError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    passphrase = text.removesuffix("\n").removesuffix("\r")
+    if not passphrase:
+        raise SourceError(f"passphrase file {path} is empty")
+    return passphrase
 
-    def __init__(self, credentials: Credentials | None = None) -> None:
+
+class GitCallbacks(pygit2.RemoteCallbacks):
+    """One network operation's callbacks: credentials, certificates, refused refs, time limit.
+
+    Build one right before each fetch or push: its deadline starts then.
+    """
+
+    def __init__(
+        self, credentials: Credentials | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         super().__init__()
         self._creds = credentials
         self._attempts = 0
         self.rejected: dict[str, str] = {}
+        milliseconds = max(1, round(timeout * 1000))
+        pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, milliseconds)
+        pygit2.option(Option.SET_SERVER_TIMEOUT, milliseconds)
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
@@ -136,3 +166,16 @@ class GitCallbacks(pygit2.RemoteCallbacks):
     def push_update_reference(self, refname: str, message: str | None) -> None:
         if message is not None:
             self.rejected[refname] = message
+
+    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
+        self._check_deadline()
+
+    def sideband_progress(self, string: str) -> None:
+        self._check_deadline()
+
+    def push_transfer_progress(self, objects_pushed: int, total: int, bytes_pushed: int) -> None:
+        self._check_deadline()
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self._deadline:
+            raise SourceError(f"timed out after {self._timeout:g}s")

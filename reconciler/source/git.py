@@ -11,21 +11,25 @@ import re
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pygit2
 import structlog
 from pygit2.enums import FetchPrune, FileMode, RepositoryOpenFlag
 
 from reconciler.errors import SourceError
-from reconciler.source.credentials import Credentials, GitCallbacks
+from reconciler.source.credentials import DEFAULT_TIMEOUT, Credentials, GitCallbacks
 
 log = structlog.get_logger(__name__)
 
 REMOTE_NAME = "origin"
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+# The user information runs to the *last* "@" before the path: a password may hold "@" and ":"
+# as typed; "/", "?" and "#" end the authority, so in a password they must be percent-encoded.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
 # scp-like remotes (`git@host:org/repo.git`): a colon before the first slash, no scheme.
 _SCP_LIKE = re.compile(r"^[^/:]+:(?!//)")
+# Schemes whose user name is the account to log in as, not a secret; it stays in the URL.
+_SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 
 
 def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -47,6 +51,30 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return tuple({password, unquote(password)})
 
 
+def split_credentials(url: str, credentials: Credentials | None) -> tuple[str, Credentials | None]:
+    """``url`` without its user information, and the credentials to reach it with.
+
+    libgit2 writes the remote URL into the cache's config and FETCH_HEAD, so a token in it
+    would be stored in clear. It is taken out here instead and handed to libgit2 through the
+    credential callback: a password in the URL becomes a token credential (credentials given
+    explicitly win). An ssh URL keeps its user name, the account to log in as.
+    """
+    if "://" not in url:
+        return url, credentials
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, credentials
+    user, _, password = userinfo.partition(":")
+    if password and credentials is None:
+        credentials = Credentials.https_token(
+            unquote(password), username=unquote(user) or "x-access-token"
+        )
+    keep = user if parts.scheme.lower() in _SSH_SCHEMES and user else ""
+    netloc = f"{keep}@{host}" if keep else host
+    return urlunsplit(parts._replace(netloc=netloc)), credentials
+
+
 def local_repository_path(url: str) -> Path | None:
     """The directory of a repository on local disk, or None for a network remote.
 
@@ -66,7 +94,12 @@ def normalise_url(url: str) -> str:
 
 
 def fetch_refspec(
-    remote: pygit2.Remote, refspec: str, url: str, credentials: Credentials | None, what: str
+    remote: pygit2.Remote,
+    refspec: str,
+    url: str,
+    credentials: Credentials | None,
+    what: str,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
     """Fetch one refspec (pruning its destination); failures become a scrubbed SourceError."""
     display = scrub(url)
@@ -74,9 +107,10 @@ def fetch_refspec(
     if local is not None and not local.exists():
         raise SourceError(f"repository {display} does not exist")
     secrets = url_secrets(url) + (credentials.secrets() if credentials else ())
+    callbacks = GitCallbacks(credentials, timeout)
     try:
         # Prune so a branch deleted on the remote is reported, not served stale from the cache.
-        remote.fetch([refspec], callbacks=GitCallbacks(credentials), prune=FetchPrune.PRUNE)
+        remote.fetch([refspec], callbacks=callbacks, prune=FetchPrune.PRUNE)
     except (pygit2.GitError, OSError, SourceError) as exc:
         raise SourceError(
             f"cannot fetch {what} from {display}: {scrub(str(exc), secrets)}"
@@ -103,7 +137,12 @@ def _walk(
 
 
 class GitSource:
-    """Fetches ``branch`` of ``url`` into a bare cache at ``cache_dir``; never checks out."""
+    """Fetches ``branch`` of ``url`` into a bare cache at ``cache_dir``; never checks out.
+
+    ``url`` may carry a token (``https://user:token@host/...``): it is kept in memory as a
+    credential and never written to the cache (see ``split_credentials``). ``timeout`` bounds
+    every fetch (``GitCallbacks``).
+    """
 
     def __init__(
         self,
@@ -111,11 +150,12 @@ class GitSource:
         branch: str,
         cache_dir: Path,
         credentials: Credentials | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.url = normalise_url(url)
+        self.url, self.credentials = split_credentials(normalise_url(url), credentials)
         self.branch = branch
         self.cache_dir = Path(cache_dir)
-        self.credentials = credentials
+        self.timeout = timeout
         self.display_url = scrub(self.url)
         self.tracking_ref = f"refs/remotes/{REMOTE_NAME}/{branch}"
         self._refspec = f"+refs/heads/{branch}:{self.tracking_ref}"
@@ -136,7 +176,12 @@ class GitSource:
         assert self._remote is not None
         started = time.perf_counter()
         fetch_refspec(
-            self._remote, self._refspec, self.url, self.credentials, f"branch {self.branch!r}"
+            self._remote,
+            self._refspec,
+            self.url,
+            self.credentials,
+            f"branch {self.branch!r}",
+            self.timeout,
         )
         ref = repo.references.get(self.tracking_ref)
         if ref is None:

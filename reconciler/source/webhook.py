@@ -8,7 +8,15 @@ exception or a response.
 
     GitHub    X-GitHub-Event: push | ping       X-Hub-Signature-256: sha256=<HMAC-SHA256 hex>
     GitLab    X-Gitlab-Event: Push Hook         X-Gitlab-Token: <secret>
-    generic   X-Signature-256: sha256=<hex>     {"ref": "refs/heads/<branch>", "repository": url}
+    generic   X-Signature-Timestamp: <unix s>   X-Signature-256: sha256=<HMAC of "<ts>.<body>">
+              {"ref": "refs/heads/<branch>", "repository": url}
+
+Replays are limited twice over. A delivery seen recently (GitHub's delivery id, GitLab's
+idempotency key or event UUID, the generic form's signed timestamp with a digest of the body) is
+answered ``200 duplicate delivery`` and triggers nothing; a generic request whose timestamp is
+more than ``TIMESTAMP_WINDOW`` away from now is refused. And triggers are throttled: at most one
+``on_push`` per ``min_interval``, a burst ending in one more call after the interval, so N hooks
+never make N fetches while the last push is still always fetched.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ DEDUPE_ENTRIES = 1024  # delivery ids remembered; a few minutes of pushes on a b
 # Providers resend a delivery (same id) when asked to; after this long that is a person asking
 # for a fetch on purpose, so it is honoured rather than dropped as a duplicate.
 DEDUPE_SECONDS = 600.0
+# How far a generic request's timestamp may be from the receiver's clock, either way. Its digest
+# is remembered for DEDUPE_SECONDS, longer than the window, so no replay slips between the two.
+TIMESTAMP_WINDOW = 300.0
+MIN_TRIGGER_INTERVAL = 1.0  # seconds between two fetches a burst of hooks may cause
 
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.*)$")
 
@@ -100,16 +112,17 @@ class WebhookReceiver:
         repo_url: str,
         branch: str,
         on_push: Callable[[], None],
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         max_body: int = MAX_BODY,
+        min_interval: float = MIN_TRIGGER_INTERVAL,
     ) -> None:
         if not secret:
             raise ConfigError("the webhook secret is empty")
         self._secret = secret
         self._repository = repository_key(repo_url)
         self._ref = f"refs/heads/{branch}"
-        self._on_push = on_push
-        self._clock = clock
+        self._on_push = Throttle(on_push, min_interval) if min_interval > 0 else on_push
+        self._clock = clock  # wall-clock seconds: generic timestamps are Unix times
         self._max_body = max_body
         self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._lock = threading.Lock()  # the HTTP server answers each request on its own thread
@@ -125,6 +138,8 @@ class WebhookReceiver:
                 raise _Rejected(413, "payload too large")
             self._authenticate(provider, headers, body)
             push = _parse(provider, headers, body)
+            if provider == "generic":
+                push = self._timestamped(headers, body, push)
         except _Rejected as rejected:
             log.warning("webhook.rejected", provider=provider, reason=rejected.reason)
             return _text(rejected.status, rejected.reason)
@@ -156,9 +171,28 @@ class WebhookReceiver:
         signature = headers.get(header)
         if signature is None:
             raise _Rejected(401, "missing signature")
-        expected = b"sha256=" + hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
+        signed = body
+        if provider == "generic":
+            # The timestamp is signed with the body, or a replay could simply carry a fresh one.
+            timestamp = headers.get("x-signature-timestamp")
+            if timestamp is None:
+                raise _Rejected(401, "missing timestamp")
+            signed = _wire_bytes(timestamp.strip()) + b"." + body
+        expected = b"sha256=" + hmac.new(self._secret, signed, hashlib.sha256).hexdigest().encode()
         if not hmac.compare_digest(_wire_bytes(signature.strip().lower()), expected):
             raise _Rejected(401, "bad signature")
+
+    def _timestamped(self, headers: dict[str, str], body: bytes, push: Push) -> Push:
+        """The generic push, its delivery id made of the signed timestamp and the body digest."""
+        stamp = headers["x-signature-timestamp"].strip()
+        try:
+            sent = int(stamp)
+        except ValueError:
+            raise _Rejected(400, "malformed timestamp: not Unix seconds") from None
+        if abs(self._clock() - sent) > TIMESTAMP_WINDOW:
+            raise _Rejected(401, "stale timestamp")
+        delivery = f"{sent}.{hashlib.sha256(body).hexdigest()}"
+        return Push(push.event, delivery, push.ref, push.repositories)
 
     def _duplicate(self, provider: str, delivery: str) -> bool:
         """True when this delivery was handled recently; otherwise remember it."""
@@ -178,6 +212,41 @@ class WebhookReceiver:
         return any(repository_key(url) == self._repository for url in repositories)
 
 
+class Throttle:
+    """Calls ``action`` at most once per ``interval`` seconds, never dropping the last call.
+
+    The first call runs at once. A call within ``interval`` of the previous run is deferred to
+    the end of the interval, and every call deferred meanwhile shares that one run: a burst costs
+    two runs, the second after the burst's last push.
+    """
+
+    def __init__(self, action: Callable[[], None], interval: float) -> None:
+        self._action = action
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._last = -float("inf")
+        self._pending: threading.Timer | None = None
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._pending is not None:
+                return
+            wait = self._last + self._interval - time.monotonic()
+            if wait > 0:
+                self._pending = threading.Timer(wait, self._deferred)
+                self._pending.daemon = True
+                self._pending.start()
+                return
+            self._last = time.monotonic()
+        self._action()
+
+    def _deferred(self) -> None:
+        with self._lock:
+            self._pending = None
+            self._last = time.monotonic()
+        self._action()
+
+
 def _provider(headers: dict[str, str]) -> str:
     if "x-github-event" in headers:
         return "github"
@@ -187,7 +256,7 @@ def _provider(headers: dict[str, str]) -> str:
 
 
 def _wire_bytes(value: str) -> bytes:
-    # http.server decodes header bytes as latin-1, so this recovers what was sent; a value it
+    # WSGI servers decode header bytes as latin-1, so this recovers what was sent; a value it
     # cannot encode was never on the wire, and the empty result matches no (non-empty) secret.
     try:
         return value.encode("latin-1")
@@ -202,7 +271,9 @@ def _parse(provider: str, headers: dict[str, str], body: bytes) -> Push:
         event, delivery = headers["x-github-event"].strip(), headers.get("x-github-delivery")
         repository, keys = "repository", ("clone_url", "ssh_url", "html_url")
     elif provider == "gitlab":
-        event, delivery = headers["x-gitlab-event"].strip(), headers.get("x-gitlab-event-uuid")
+        # Idempotency-Key stays the same when GitLab retries a delivery; the UUID may not.
+        delivery = headers.get("idempotency-key") or headers.get("x-gitlab-event-uuid")
+        event = headers["x-gitlab-event"].strip()
         event = "push" if event == "Push Hook" else event
         repository, keys = "project", ("git_http_url", "git_ssh_url", "web_url")
     else:

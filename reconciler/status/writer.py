@@ -26,11 +26,12 @@ import structlog
 from pygit2.enums import FileMode
 
 from reconciler.errors import PushRejected, SourceError
-from reconciler.source.credentials import Credentials, GitCallbacks
+from reconciler.source.credentials import DEFAULT_TIMEOUT, Credentials, GitCallbacks
 from reconciler.source.git import (
     fetch_refspec,
     normalise_url,
     scrub,
+    split_credentials,
     tree_entries,
     url_secrets,
 )
@@ -65,11 +66,13 @@ class StatusWriter:
         branch: str = "status",
         credentials: Credentials | None = None,
         author: pygit2.Signature | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.repo = repo
-        self.url = normalise_url(remote_url)
+        # A token in the URL is kept out of FETCH_HEAD and handed to libgit2 as a credential.
+        self.url, self.credentials = split_credentials(normalise_url(remote_url), credentials)
         self.branch = branch
-        self.credentials = credentials
+        self.timeout = timeout
         self.display_url = scrub(self.url)
         self._identity = (author.name, author.email) if author else DEFAULT_AUTHOR
         # Our own ref namespace: a spec-branch fetch into the same repository never prunes it.
@@ -144,6 +147,7 @@ class StatusWriter:
             self.url,
             self.credentials,
             f"status branch {self.branch!r}",
+            self.timeout,
         )
         ref = self.repo.references.get(self.tracking_ref)
         self._tip = ref.target if ref is not None else None  # type: ignore[assignment]
@@ -177,7 +181,7 @@ class StatusWriter:
         return self.repo.create_commit(None, signature, signature, message, tree, parents)
 
     def _push(self, commit: pygit2.Oid) -> None:
-        callbacks = GitCallbacks(self.credentials)
+        callbacks = GitCallbacks(self.credentials, self.timeout)
         secrets = url_secrets(self.url) + (self.credentials.secrets() if self.credentials else ())
         started = time.perf_counter()
         try:

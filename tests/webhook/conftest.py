@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -37,6 +38,16 @@ class Pushes:
 
 def sign(body: bytes, secret: bytes = SECRET) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def generic_headers(body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The generic form: the signature covers ``<timestamp>.<body>``."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "Content-Type": "application/json",
+        "X-Signature-Timestamp": stamp,
+        "X-Signature-256": sign(stamp.encode() + b"." + body),
+    }
 
 
 def github_push(ref: str = f"refs/heads/{BRANCH}", clone_url: str = REPO) -> bytes:
@@ -81,7 +92,6 @@ class Hook:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServiceServer]:
-    # One server per module: stopping one waits out serve_forever's half-second poll.
     server = ServiceServer(0, CollectorRegistry(), lambda: (True, "ok"), host="127.0.0.1")
     server.start()
     try:
@@ -92,7 +102,8 @@ def server() -> Iterator[ServiceServer]:
 
 @pytest.fixture
 def hook(server: ServiceServer) -> Hook:
-    """A fresh receiver (no deliveries seen, no pushes counted) on the shared server."""
+    """A fresh receiver (no deliveries seen, no pushes counted, not throttled) on the server."""
     pushes = Pushes()
-    server.add_post(HOOK_PATH, WebhookReceiver(SECRET, REPO, BRANCH, pushes).handle)
+    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, min_interval=0)
+    server.add_post(HOOK_PATH, receiver.handle)
     return Hook(f"http://127.0.0.1:{server.port}{HOOK_PATH}", server.port, pushes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -10,17 +12,22 @@ from reconciler.errors import ConfigError
 from reconciler.source.webhook import (
     DEDUPE_ENTRIES,
     DEDUPE_SECONDS,
+    TIMESTAMP_WINDOW,
+    Throttle,
     WebhookReceiver,
     load_secret,
     repository_key,
 )
+from tests.waiting import wait_for
 from tests.webhook.conftest import (
     BRANCH,
     REPO,
     SECRET,
     Pushes,
+    generic_headers,
     github_headers,
     github_push,
+    sign,
 )
 
 
@@ -70,7 +77,7 @@ def test_other_repositories_differ(url: str) -> None:
 
 def test_duplicate_window_and_bound() -> None:
     clock, pushes = Clock(), Pushes()
-    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, clock=clock)
+    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, clock=clock, min_interval=0)
     body = github_push()
     headers = _lower(github_headers(body, delivery="one"))
     assert receiver.handle(headers, body).status == 202
@@ -133,3 +140,87 @@ def test_load_secret(tmp_path: Path) -> None:
         load_secret(path)
     with pytest.raises(ConfigError, match="cannot read webhook secret file"):
         load_secret(tmp_path / "absent")
+
+
+def _generic(body: bytes, timestamp: int) -> dict[str, str]:
+    return _lower(generic_headers(body, timestamp))
+
+
+GENERIC_BODY = json.dumps({"ref": f"refs/heads/{BRANCH}", "repository": REPO}).encode()
+
+
+def test_generic_replay_is_a_duplicate_and_stale_timestamps_are_refused() -> None:
+    clock, pushes = Clock(), Pushes()
+    clock.now = 1_700_000_000.0
+    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, clock=clock, min_interval=0)
+    sent = int(clock.now)
+    assert receiver.handle(_generic(GENERIC_BODY, sent), GENERIC_BODY).status == 202
+    replay = receiver.handle(_generic(GENERIC_BODY, sent), GENERIC_BODY)
+    assert (replay.status, replay.body) == (200, b"duplicate delivery\n")
+    # A new timestamp is a new delivery, within the window either way.
+    assert receiver.handle(_generic(GENERIC_BODY, sent + 1), GENERIC_BODY).status == 202
+    clock.now += TIMESTAMP_WINDOW + 1
+    stale = receiver.handle(_generic(GENERIC_BODY, sent), GENERIC_BODY)
+    assert (stale.status, stale.body) == (401, b"stale timestamp\n")
+    future = receiver.handle(_generic(GENERIC_BODY, int(clock.now) + 400), GENERIC_BODY)
+    assert future.status == 401
+    assert pushes.count == 2
+
+
+def test_generic_timestamp_is_signed_and_required() -> None:
+    clock, pushes = Clock(), Pushes()
+    clock.now = 1_700_000_000.0
+    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, clock=clock, min_interval=0)
+    signed = _generic(GENERIC_BODY, int(clock.now) - 100)
+    # Replaying a captured request with a fresh timestamp breaks its signature.
+    forged = {**signed, "x-signature-timestamp": str(int(clock.now))}
+    assert receiver.handle(forged, GENERIC_BODY).status == 401
+    missing = {key: value for key, value in signed.items() if key != "x-signature-timestamp"}
+    response = receiver.handle(missing, GENERIC_BODY)
+    assert (response.status, response.body) == (401, b"missing timestamp\n")
+    body_signature_only = {**missing, "x-signature-256": sign(GENERIC_BODY)}
+    assert receiver.handle(body_signature_only, GENERIC_BODY).status == 401
+    assert receiver.handle(signed, GENERIC_BODY).status == 202
+    assert pushes.count == 1
+
+
+def test_gitlab_retry_with_the_same_idempotency_key_is_a_duplicate() -> None:
+    pushes = Pushes()
+    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, min_interval=0)
+    body = json.dumps({"ref": f"refs/heads/{BRANCH}", "project": {"git_http_url": REPO}}).encode()
+    headers = {
+        "x-gitlab-event": "Push Hook",
+        "x-gitlab-token": SECRET.decode(),
+        "idempotency-key": "8a7c3c1e-retry-key",
+    }
+    first = {**headers, "x-gitlab-event-uuid": "uuid-1"}
+    retry = {**headers, "x-gitlab-event-uuid": "uuid-2"}  # a retry may carry a new UUID
+    assert receiver.handle(first, body).status == 202
+    assert receiver.handle(retry, body).status == 200
+    assert pushes.count == 1
+
+
+def test_a_burst_of_hooks_makes_two_triggers_and_the_last_push_is_fetched() -> None:
+    pushes = Pushes()
+    interval = 0.3
+    receiver = WebhookReceiver(SECRET, REPO, BRANCH, pushes, min_interval=interval)
+    body = github_push()
+    started = time.monotonic()
+    for n in range(50):
+        assert receiver.handle(_lower(github_headers(body, delivery=f"d{n}")), body).status == 202
+    assert time.monotonic() - started < interval, "the burst must fit in one interval"
+    assert pushes.count == 1  # the first at once, the rest share one deferred trigger
+    wait_for(lambda: pushes.count == 2, timeout=5, what="the deferred trigger")
+    assert time.monotonic() - started >= interval
+
+
+def test_throttle_bounds_triggers_over_time() -> None:
+    pushes = Pushes()
+    throttle = Throttle(pushes, 0.1)
+    started = time.monotonic()
+    while time.monotonic() - started < 0.55:
+        throttle()
+    wait_for(lambda: pushes.count >= 2, timeout=5, what="triggers")
+    elapsed = time.monotonic() - started
+    # A call every few microseconds for 0.55 s: at most one run per 0.1 s, plus the trailing one.
+    assert 5 <= pushes.count <= elapsed / 0.1 + 2
