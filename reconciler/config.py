@@ -26,8 +26,12 @@ from pydantic import (
 
 from reconciler.errors import ConfigError
 from reconciler.specs.models import Backend, Name, Runtime, TenancyLimits
+from reconciler.status.branch import problem as status_branch_problem
 
 ENV_PREFIX = "RECONCILER_"
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+# NAMESPACE/NAME: a namespace (a DNS label) and a ServiceAccount name (a DNS subdomain).
+SERVICE_ACCOUNT_PATTERN = rf"^{_DNS_LABEL}/{_DNS_LABEL}(\.{_DNS_LABEL})*$"
 
 
 class _Frozen(BaseModel):
@@ -38,7 +42,10 @@ class SourceSettings(_Frozen):
     repo: str = Field(description="URL or local path of the spec repository")
     branch: str = Field("main", description="branch holding the specs")
     status_branch: str | None = Field(
-        None, description="branch receiving status files; default: reconciler.yaml, else status"
+        None,
+        description="branch receiving status files, pinned: reconciler.yaml's statusBranch is "
+        "then ignored; unset: reconciler.yaml's (else status), written only while that branch is "
+        "new or holds status the reconciler wrote",
     )
     interval: float = Field(
         60.0,
@@ -81,6 +88,14 @@ class SourceSettings(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _usable_status_branch(self) -> SourceSettings:
+        if self.status_branch is not None:
+            reason = status_branch_problem(self.status_branch, self.branch)
+            if reason is not None:
+                raise ValueError(f"--status-branch {self.status_branch!r}: {reason}")
+        return self
+
+    @model_validator(mode="after")
     def _passphrase_for_a_key(self) -> SourceSettings:
         if self.ssh_key_passphrase_file is not None and self.ssh_key_file is None:
             raise ValueError("--ssh-key-passphrase-file needs --ssh-key-file")
@@ -91,6 +106,13 @@ class ClusterSettings(_Frozen):
     kubeconfig: str | None = Field(None, description="kubeconfig file; default: the usual lookup")
     context: str | None = Field(None, description="kubeconfig context")
     in_cluster: bool = Field(False, description="use the pod's service account")
+    service_account: str | None = Field(
+        None,
+        pattern=SERVICE_ACCOUNT_PATTERN,
+        description="NAMESPACE/NAME of a ServiceAccount to impersonate in every API request, as "
+        "Flux's serviceAccountName: its RBAC bounds what the repository can change; the "
+        "reconciler's own account then needs only impersonate on it (docs/security.md)",
+    )
     apply_concurrency: int = Field(
         4, ge=1, le=64, description="objects applied at once; the API server's QPS is the limit"
     )
@@ -142,26 +164,37 @@ CommaList = BeforeValidator(_comma_list)
 
 
 class TenancySettings(_Frozen):
-    """Limits the operator sets; they only tighten those of the repository's reconciler.yaml."""
+    """Limits the operator sets: reconciler.yaml may narrow them, never widen them."""
 
     allowed_namespaces: Annotated[list[Name] | None, CommaList] = Field(
-        None, description="namespaces specs may use, comma-separated; tightens reconciler.yaml"
+        None, description="namespaces specs may use, comma-separated; bounds reconciler.yaml"
     )
     allowed_backends: Annotated[list[Backend] | None, CommaList] = Field(
-        None, description="TrainingJob backends specs may use; tightens reconciler.yaml"
+        None, description="TrainingJob backends specs may use; bounds reconciler.yaml"
     )
     allowed_runtimes: Annotated[list[Runtime] | None, CommaList] = Field(
-        None, description="ModelDeployment runtimes specs may use; tightens reconciler.yaml"
+        None, description="ModelDeployment runtimes specs may use; bounds reconciler.yaml"
     )
     max_gpus_per_spec: int | None = Field(
-        None, ge=0, description="GPUs one spec may request; tightens reconciler.yaml"
+        None, ge=0, description="GPUs one spec may request; bounds reconciler.yaml"
     )
     max_gpus_per_repository: int | None = Field(
-        None, ge=0, description="GPUs all specs may request; tightens reconciler.yaml"
+        None, ge=0, description="GPUs all specs may request; bounds reconciler.yaml"
+    )
+    namespaced: bool = Field(
+        False,
+        description="the install may only read and write --allowed-namespaces (deploy/namespaced): "
+        "watch and list there, never cluster-wide",
     )
 
+    @model_validator(mode="after")
+    def _namespaces_for_a_namespaced_install(self) -> TenancySettings:
+        if self.namespaced and not self.allowed_namespaces:
+            raise ValueError("--namespaced needs --allowed-namespaces")
+        return self
+
     def limits(self) -> TenancyLimits:
-        return TenancyLimits(**self.model_dump())
+        return TenancyLimits(**self.model_dump(exclude={"namespaced"}))
 
 
 class ServiceSettings(_Frozen):

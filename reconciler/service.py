@@ -6,6 +6,7 @@ same assembly.
 
 from __future__ import annotations
 
+import functools
 import socket
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from reconciler.source.verify import CommitVerifier
 from reconciler.source.watch import RepositoryWatcher
 from reconciler.source.webhook import HOOK_PATH, WebhookReceiver, load_secret
 from reconciler.specs.loader import read_config
+from reconciler.status.branch import RepositoryStatusWriter
 from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
@@ -68,10 +70,18 @@ class Service:
             kubeconfig=settings.cluster.kubeconfig,
             context=settings.cluster.context,
             in_cluster=settings.cluster.in_cluster,
+            service_account=settings.cluster.service_account,
         )
         self.client = client or KubeClient.connect(connection)
         status_branch = source.status_branch or self._configured_status_branch()
-        self.status = StatusWriter(
+        # The operator's branch is written as given; one the repository names only once it is
+        # known to be new or the reconciler's own (reconciler.status.branch).
+        writer = (
+            StatusWriter
+            if source.status_branch
+            else functools.partial(RepositoryStatusWriter, source.branch)
+        )
+        self.status = writer(
             self.source.repo,
             self.source.url,  # without a token: that is in self.source.credentials
             status_branch,
@@ -127,7 +137,8 @@ class Service:
         self._poller: threading.Thread | None = None
 
     def _configured_status_branch(self) -> str:
-        """``statusBranch`` of the repository's reconciler.yaml, read once at start."""
+        """``statusBranch`` of the repository's reconciler.yaml at the tip, read once at start;
+        ``status`` when it names none, is broken or cannot be fetched."""
         try:
             head = self.source.fetch()
         except SourceError as exc:
