@@ -97,7 +97,7 @@ def test_a_hand_edited_secret_is_reverted_and_never_repeated(loop, capsys):
 
     # With the reconciler stopped the edit stays, and a plan against the cluster names it.
     _edit_by_hand(loop)
-    kubeconfig = str(loop.sandbox.kubeconfig_path)
+    kubeconfig = str(loop.settings().cluster.kubeconfig)
     for output in ("text", "markdown", "json"):
         capsys.readouterr()
         code = main(

@@ -169,21 +169,26 @@ def test_bad_opt_outs_are_refused(security: dict, message: str) -> None:
         SPEC_ADAPTER.validate_python(doc)
 
 
-def test_existing_specs_keep_their_hashes() -> None:
-    """Hashes computed before the security field existed: no run is re-created by it."""
+def test_existing_runs_keep_their_hashes() -> None:
+    """Run and step hashes computed before the security field existed: no training run or
+    pipeline step is re-created by it."""
     training = SPEC_ADAPTER.validate_python(copy.deepcopy(BASE_TRAINING))
     flow = pipeline()
     flow["metadata"]["namespace"] = "ml-team"
-    serving = model_deployment(image="x:1")
-    serving["metadata"]["namespace"] = "ml-team"
     assert run_hash(training) == "ff961173"
-    assert spec_hash(training) == "75a1d9ada5a81d25"
     assert step_hashes(SPEC_ADAPTER.validate_python(flow)) == {
         "prepare": "66b9b232",
         "train": "6563cbb9",
         "evaluate": "537c10a3",
     }
-    assert spec_hash(SPEC_ADAPTER.validate_python(serving)) == "cb1d90a47de21931"
+
+
+def test_an_absent_security_block_is_not_part_of_the_spec_hash() -> None:
+    plain = SPEC_ADAPTER.validate_python(copy.deepcopy(BASE_TRAINING))
+    assert "security" not in plain.model_dump(by_alias=True)["spec"]
+    doc = copy.deepcopy(BASE_TRAINING)
+    doc["spec"]["security"] = {}
+    assert spec_hash(SPEC_ADAPTER.validate_python(doc)) != spec_hash(plain)
 
 
 def test_an_opt_out_is_a_new_run() -> None:
