@@ -9,12 +9,15 @@ import urllib.parse
 
 from structlog.testing import capture_logs
 
-from reconciler.httpserver import MAX_BODY
-from reconciler.source.webhook import HOOK_PATH
+from reconciler.httpserver import MAX_BODY, ServiceServer
+from reconciler.source.webhook import HOOK_PATH, MIN_TRIGGER_INTERVAL, WebhookReceiver
+from tests.waiting import wait_for
 from tests.webhook.conftest import (
     BRANCH,
+    REPO,
     SECRET,
     Hook,
+    Pushes,
     Reply,
     generic_headers,
     github_headers,
@@ -180,3 +183,21 @@ def test_rejected_request_logs_reason_without_payload_or_secret(hook: Hook) -> N
         "PAYLOAD-MARK",
     ):
         assert leak not in text
+
+
+def test_a_burst_of_hooks_over_http_makes_two_fetch_triggers(server: ServiceServer) -> None:
+    # The receiver as the service builds it: throttled to one trigger per MIN_TRIGGER_INTERVAL.
+    pushes = Pushes()
+    server.add_post(HOOK_PATH, WebhookReceiver(SECRET, REPO, BRANCH, pushes).handle)
+    hook = Hook(f"http://127.0.0.1:{server.port}{HOOK_PATH}", server.port, pushes)
+    body = github_push()
+    started = time.monotonic()
+    replies = [hook.post(body, github_headers(body)) for _ in range(30)]
+    burst = time.monotonic() - started
+    assert replies == [TRIGGERED] * 30
+    assert burst < MIN_TRIGGER_INTERVAL, "the burst must fit in one interval to be measured"
+    assert pushes.count == 1
+    wait_for(lambda: pushes.count == 2, what="one trailing trigger after the burst")
+    # Nothing more follows: a third trigger would have come one interval after the second.
+    wait_for(lambda: time.monotonic() - started > 2 * MIN_TRIGGER_INTERVAL + 0.2, timeout=5)
+    assert pushes.count == 2
