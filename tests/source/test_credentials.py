@@ -13,16 +13,17 @@ from urllib.parse import quote, unquote
 
 import pygit2
 import pytest
-from pygit2.enums import CredentialType
+from pygit2.enums import CredentialType, Option
 from structlog.testing import capture_logs
 
 from reconciler.config import load_settings
 from reconciler.errors import ConfigError, SourceError
-from reconciler.source.credentials import MAX_CREDENTIAL_ATTEMPTS, Credentials
+from reconciler.source.credentials import MAX_CREDENTIAL_ATTEMPTS, Credentials, GitCallbacks
 from reconciler.source.git import GitSource, scrub, split_credentials
 from reconciler.status.writer import StatusWriter
 from tests.source.remotes import Remote
 from tests.source.smart_http import smart_http
+from tests.waiting import wait_for
 
 TOKEN = "tok_9f8e7d6c5b4a"
 
@@ -270,3 +271,22 @@ def test_passphrase_setting_from_flag_environment_or_file(tmp_path: Path) -> Non
         assert settings.source.ssh_key_passphrase_file == phrase
     with pytest.raises(ConfigError, match="needs --ssh-key-file"):
         load_settings({"repo": "r", "ssh_key_passphrase_file": str(phrase)}, {})
+
+
+def test_progress_after_the_deadline_ends_the_operation() -> None:
+    # A server trickling data never trips libgit2's per-read timeout; the deadline still holds.
+    callbacks = GitCallbacks(None, timeout=0.2)
+    callbacks.sideband_progress("Counting objects")  # within the deadline: goes on
+
+    def ended() -> str | None:
+        try:
+            callbacks.transfer_progress(None)  # type: ignore[arg-type]
+        except SourceError as exc:
+            return str(exc)
+        return None
+
+    assert wait_for(ended, timeout=5, what="the deadline") == "timed out after 0.2s"
+    with pytest.raises(SourceError, match="timed out"):
+        callbacks.push_transfer_progress(1, 2, 3)
+    assert pygit2.option(Option.GET_SERVER_TIMEOUT) == 200
+    assert pygit2.option(Option.GET_SERVER_CONNECT_TIMEOUT) == 200
