@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from reconciler.cluster.inventory import INSTANCE_PATTERN, default_instance
 from reconciler.errors import ConfigError
 from reconciler.specs.models import Backend, Name, Runtime, TenancyLimits
 from reconciler.status.branch import problem as status_branch_problem
@@ -121,6 +122,19 @@ class ClusterSettings(_Frozen):
         ge=0,
         le=1,
         description="share of managed objects one commit may delete before the guard holds",
+    )
+    allow_prune: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{7,40}$",
+        description="release the prune guard held at this commit (its sha, 7 to 40 hex digits); "
+        "a guard held at any other commit stays held",
+    )
+    instance: str | None = Field(
+        None,
+        pattern=INSTANCE_PATTERN,
+        description="this installation's identity: the mlops/instance label and the owner in "
+        "the tracking id of every object it applies; it modifies and prunes only objects "
+        "carrying its own; default: a hash of the repository (credentials stripped) and branch",
     )
 
     leader_elect: bool = Field(
@@ -229,6 +243,10 @@ class Settings(_Frozen):
     cluster: ClusterSettings = ClusterSettings()
     service: ServiceSettings = ServiceSettings()
     tenancy: TenancySettings = TenancySettings()
+
+    def instance(self) -> str:
+        """The installation identity: the setting, else one derived from repository and branch."""
+        return self.cluster.instance or default_instance(self.source.repo, self.source.branch)
 
 
 @dataclass(frozen=True)

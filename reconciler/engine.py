@@ -23,18 +23,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import pygit2
 import structlog
 
-from reconciler import labels
+from reconciler import guard, labels
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery, NotServed
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, managers, stamp
 from reconciler.desired import Desired, desired_state
 from reconciler.errors import ReconcilerError, SourceError
+from reconciler.health import Phase, assess, worst
 from reconciler.lifecycle import Run, pod_essentials, runs_from
 from reconciler.metrics import Metrics
 from reconciler.plan import Action, Change, ChangeSet, guard_prunes, plan
@@ -46,12 +48,14 @@ from reconciler.specs.loader import ParseCache, load_commit
 from reconciler.specs.models import ModelDeployment, ModelSource, TenancyLimits
 from reconciler.status.assemble import Outcome, assemble, invalid, repository_status
 from reconciler.status.book import StatusBook
-from reconciler.status.model import Phase as StatusPhase
 from reconciler.status.model import (
+    REPOSITORY_FILE,
     PruneGuard,
+    RepositoryStatus,
     SpecStatus,
     StatusChange,
 )
+from reconciler.status.model import Phase as StatusPhase
 from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
@@ -77,7 +81,9 @@ class Trigger:
 
 @dataclass(frozen=True)
 class EngineOptions:
+    instance: str  # this installation's identity (cluster.inventory): what it owns
     max_prune_fraction: float = 0.5
+    allow_prune: str | None = None  # the operator releases the guard held at this commit
     apply_concurrency: int = 4
     limits: TenancyLimits | None = None  # the operator's, tightening reconciler.yaml's
     max_fetch_backoff: float = 60.0  # seconds; a failing remote is retried at most this rarely
@@ -114,6 +120,19 @@ class _State:
     # Hand-made changes reverted per spec: reported until the spec itself changes, so the
     # status file records the event instead of flickering for one reconcile.
     drift: dict[SpecKey, tuple[str, ...]] = field(default_factory=dict)
+    # Existing objects a spec adopted (spec.adopt), with the origin they were adopted at:
+    # reported, like drift, until the spec changes.
+    adopted: dict[SpecKey, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    # The prune guard (reconciler.guard), restored from repository.yaml once per process.
+    restored: bool = False
+    judged: str | None = None  # the last head whose prunes were judged
+    hold: PruneGuard | None = None  # the commit held until a new one or the operator releases it
+    override: PruneGuard | None = None  # the operator released the hold at this head
+    withheld: tuple[PruneGuard, ...] = ()  # why prunes were withheld in the last reconcile
+    # Specs whose prunes were withheld or wait: planned again in every reconcile until done.
+    deferred: set[SpecKey] = field(default_factory=set)
+    # Specs a commit created or changed: prunes wait until they applied and (serving) are Ready.
+    replacements: set[SpecKey] = field(default_factory=set)
 
 
 def _now() -> str:
@@ -142,7 +161,11 @@ class Engine:
         self.ready = threading.Event()
         self.discovery = Discovery(client)
         self.cache = WatchCache(
-            client, self.discovery, MANAGED_KINDS, labels.MANAGED_SELECTOR, self._on_watch
+            client,
+            self.discovery,
+            MANAGED_KINDS,
+            f"{labels.MANAGED_SELECTOR},{labels.INSTANCE}={options.instance}",
+            self._on_watch,
         )
         self.pods = WatchCache(
             client,
@@ -418,6 +441,11 @@ class Engine:
     def _converge(self, dirty: set[SpecKey]) -> None:
         state = self.state
         assert state.load is not None and state.head is not None
+        self._restore_guard()
+        # Withheld prunes are planned again every reconcile, with what they wait for, so the
+        # first reconcile that finds them releasable (a watch event, a resync) makes them.
+        if state.deferred:
+            dirty |= state.deferred | state.replacements
         runs_memo: dict[SpecOwner, list[Run]] = {}
         runs_of = self._runs_of(runs_memo)
         self._index_pins()
@@ -436,14 +464,15 @@ class Engine:
             loaded = state.specs.get(key)
             if loaded is None:
                 state.served.pop(key, None)
-                changes.extend(plan([], self.cache.owned_by(owner)).changes)
+                live = self._owned(owner)
+                changes.extend(plan([], live, inventory=self._inventory(key, [], live)).changes)
                 continue
             inputs = self._inputs(key, loaded, origin)
             if previous == inputs:
                 state.settled_inputs[key] = inputs
                 unchanged.add(key)
                 continue
-            live = self.cache.owned_by(owner)
+            live = self._owned(owner)
             planned = len(changes)
             try:
                 desired = desired_state(loaded, origin, live, runs_of, self._pinned(owner))
@@ -455,24 +484,175 @@ class Engine:
             outcomes[key] = self._plan_spec(key, origin, desired, live, changes)
             if outcomes[key].stage_reason is None and len(changes) == planned:
                 clean[key] = inputs
-        changeset, guard = guard_prunes(
-            ChangeSet(tuple(changes)),
-            managed_total=len(self.cache),
-            max_fraction=self.options.max_prune_fraction,
-            load_failed=state.load_failed,
-            failed_files=state.load.failed_files,
-        )
-        state.guard = (
-            PruneGuard(held=guard.held, reason=f"{guard.reason}; {guard.override}")
-            if guard
-            else None
-        )
-        self.metrics.prune_guard.set(1 if guard is not None and guard.held else 0)
-        failures = self._write(changeset)
+        changeset = self._guard(ChangeSet(tuple(changes)))
+        failures = self._apply(changeset)
+        # Prune last: only once what replaces the removed objects applied and serves.
+        prunes = [c for c in changeset.prunes if c.spec not in failures]
+        waiting = self._waiting(outcomes, failures) if prunes else []
+        wait = guard.waiting(str(key) for key in waiting)
+        if wait is not None:
+            state.deferred |= {SpecKey(*c.spec) for c in prunes if c.spec is not None}
+        else:
+            failures.update(self._prune(prunes))
+            if not state.withheld:
+                state.deferred = set()
+        state.guard = guard.combined([*state.withheld, wait])
+        self.metrics.prune_guard.set(1 if state.guard is not None and state.guard.held else 0)
         self._report(dirty - unchanged, outcomes, failures)
         for key, inputs in clean.items():
             if tuple(key) not in failures:
                 state.settled_inputs[key] = inputs
+
+    def _restore_guard(self) -> None:
+        """Once per process: the last head judged, and a guard that held, from repository.yaml."""
+        state = self.state
+        if state.restored:
+            return
+        state.restored = True
+        raw = self.book.files.get(REPOSITORY_FILE)
+        if raw is None:
+            return
+        try:
+            last = RepositoryStatus.from_yaml(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("repository_status_unreadable", reason=str(exc))
+            return
+        state.judged = last.source_commit or None
+        held = last.prune_guard
+        if held is None:
+            return
+        state.guard = held
+        if held.held and held.commit:
+            state.hold = held
+            log.info("prune_guard_restored", held_commit=held.commit[:12])
+        state.replacements = {SpecKey(*key.split("/", 2)) for key in held.waiting_for}
+
+    def _guard(self, changeset: ChangeSet) -> ChangeSet:
+        """Withhold the prunes a broken, sweeping or rewritten commit would cause.
+
+        A new head is judged once; a hold stays across reconciles until a new head is judged
+        within the limit or the operator names the held commit (``reconciler.guard``).
+        """
+        state = self.state
+        assert state.head is not None and state.load is not None
+        spec_of = {change.ref: change.spec for change in changeset.prunes}
+        changeset, kept = guard_prunes(
+            changeset, load_failed=state.load_failed, failed_files=state.load.failed_files
+        )
+        withheld: list[PruneGuard] = []
+        if kept is not None:
+            withheld.append(PruneGuard(held=kept.held, reason=f"{kept.reason}; {kept.override}"))
+            state.deferred |= {SpecKey(*spec) for ref in kept.refs if (spec := spec_of.get(ref))}
+        if state.head != state.judged and not state.load_failed:
+            self._judge(changeset)
+        if state.hold is not None and guard.overridden(state.hold, self.options.allow_prune):
+            log.warning("prune_guard_overridden", held_commit=state.hold.commit[:12])
+            state.override = guard.released(state.hold)
+            state.hold = None
+        if state.hold is not None:
+            withheld.append(state.hold)
+            refs = tuple(change.ref for change in changeset.prunes)
+            state.deferred |= {SpecKey(*c.spec) for c in changeset.prunes if c.spec is not None}
+            changeset = changeset.withholding(refs)
+        elif state.override is not None:
+            withheld.append(state.override)
+        state.withheld = tuple(withheld)
+        return changeset
+
+    def _judge(self, changeset: ChangeSet) -> None:
+        """Judge a new head's prunes once: the share it removes, and whether history followed."""
+        state = self.state
+        assert state.head is not None
+        previous, state.judged = state.judged, state.head
+        state.override = None
+        # What replaced removed objects must serve before they go; a new commit starts a new
+        # list unless older prunes still wait on theirs.
+        if not (state.guard is not None and state.guard.waiting_for):
+            state.replacements = set()
+        state.replacements |= {key for key, origin in state.origins.items() if origin == state.head}
+        prunes = len(changeset.prunes)
+        if not prunes:
+            state.hold = None
+            return
+        owned_before = state.hold.owned_before if state.hold else self._owned_before()
+        rewritten = previous if previous and not self._descends(state.head, previous) else None
+        state.hold = guard.judge(
+            state.head,
+            prunes=prunes,
+            owned_before=owned_before,
+            max_fraction=self.options.max_prune_fraction,
+            rewritten_from=rewritten,
+        )
+        if state.hold is not None:
+            log.warning("prune_guard_held", reason=state.hold.reason)
+
+    def _owned_before(self) -> int:
+        """How many objects the inventory (the status files) records: owned before this head."""
+        keys = set(self.book.statuses) | set(self.state.specs)
+        keys |= {SpecKey(*owner) for owner in self.cache.owners()}
+        return sum(
+            len(status.resources) for key in keys if (status := self.book.previous(key)) is not None
+        )
+
+    def _descends(self, head: str, previous: str) -> bool:
+        """False when ``head`` rewrote or replaced the history that led to ``previous``."""
+        try:
+            return bool(self.source.repo.descendant_of(head, previous))
+        except (KeyError, ValueError, pygit2.GitError):
+            return False  # the old head is gone from the clone: its history was replaced
+
+    def _waiting(
+        self, outcomes: dict[SpecKey, Outcome], failures: dict[SpecOwner, _Failure]
+    ) -> list[SpecKey]:
+        """Replacements that have not applied, or (serving) are not Ready yet."""
+        state = self.state
+        state.replacements = {
+            key for key in state.replacements if not self._replaced(key, outcomes, failures)
+        }
+        return sorted(state.replacements)
+
+    def _replaced(
+        self, key: SpecKey, outcomes: dict[SpecKey, Outcome], failures: dict[SpecOwner, _Failure]
+    ) -> bool:
+        state = self.state
+        assert state.load is not None
+        if key in state.load.invalid:
+            return False
+        if key not in state.specs:
+            return True  # removed since: it replaces nothing
+        outcome = outcomes.get(key)
+        serving = key.kind == "ModelDeployment"
+        if outcome is None:  # planned clean before and nothing it reads changed since
+            status = self.book.statuses.get(key)
+            return not serving or (status is not None and status.phase is StatusPhase.READY)
+        if outcome.stage_reason is not None or tuple(key) in failures:
+            return False
+        if outcome.waiting is not None or not serving:
+            return True
+        current = [o for o in self._owned(tuple(key)) if o["metadata"]["name"] in outcome.current]
+        return bool(current) and worst(assess(obj) for obj in current).phase <= Phase.Ready
+
+    def _owned(self, owner: SpecOwner) -> list[dict[str, Any]]:
+        """The objects of a spec that this installation owns (their tracking id is ours)."""
+        return [o for o in self.cache.owned_by(owner) if is_owned(o, self.options.instance)]
+
+    def _inventory(
+        self, key: SpecKey, desired: Iterable[dict[str, Any]], live: list[dict[str, Any]]
+    ) -> Inventory:
+        """What ``key`` recorded applying; read only when some live object is not desired."""
+        wanted = {ObjectRef.from_object(obj).key for obj in desired}
+        if all(ObjectRef.from_object(obj).key in wanted for obj in live):
+            return Inventory(self.options.instance)
+        return self._recorded(key)
+
+    def _recorded(self, key: SpecKey) -> Inventory:
+        """The inventory of ``key``: its status file's resources, as last written."""
+        status = self.book.previous(key)
+        refs = status.resources if status is not None else ()
+        return Inventory.of(
+            self.options.instance,
+            ((ObjectRef(r.api_version, r.kind, r.namespace, r.name), r.uid) for r in refs),
+        )
 
     def _inputs(self, key: SpecKey, loaded: LoadedSpec, origin: str) -> tuple[Any, ...]:
         """What render, plan and status of ``key`` read: the spec, where it came from, the
@@ -541,7 +721,10 @@ class Engine:
                     first = obj
             message = str(NotServed(first["apiVersion"], first["kind"]))
             return Outcome(key, origin, "NotInstalled", message, extra=extra)
-        changeset = plan(desired.objects, live, retain=desired.retain)
+        # Every object applied carries our identity: the instance label and its tracking id.
+        objects = [stamp(obj, self.options.instance) for obj in desired.objects]
+        inventory = self._inventory(key, objects, live)
+        changeset = plan(objects, live, inventory=inventory, retain=desired.retain)
         # Only what acts is held until the writes: a resync of thousands of specs would otherwise
         # keep every spec's desired and live objects at once.
         changes.extend(c for c in changeset.changes if c.action not in (Action.NOOP, Action.KEEP))
@@ -556,11 +739,13 @@ class Engine:
         current = frozenset(obj["metadata"]["name"] for obj in desired.objects)
         return Outcome(key, origin, current=current, extra=extra, drift_reverted=drift)
 
-    def _write(self, changeset: ChangeSet) -> dict[SpecOwner, str]:
-        """Apply and prune; the first error per spec."""
-        failures: dict[SpecOwner, str] = {}
+    def _apply(self, changeset: ChangeSet) -> dict[SpecOwner, _Failure]:
+        """Create and update; the first error per spec. A spec that would write onto an object
+        it does not own writes nothing (NotOwned)."""
+        failures: dict[SpecOwner, _Failure] = {}
         to_apply = [c for c in changeset.changes if c.action in (Action.CREATE, Action.UPDATE)]
-        to_prune = [c for c in changeset.changes if c.action is Action.PRUNE]
+        self._check_creates([c for c in to_apply if c.action is Action.CREATE], failures)
+        to_apply = [c for c in to_apply if c.spec is None or c.spec not in failures]
         for change in to_apply:
             if change.action is Action.UPDATE:
                 log.info("updating", object=str(change.ref), reason=change.reason)
@@ -573,7 +758,7 @@ class Engine:
             else:
                 for change in to_apply:
                     if change.ref.namespace == namespace and change.spec is not None:
-                        failures.setdefault(change.spec, error)
+                        failures.setdefault(change.spec, _Failure("ApplyFailed", error))
         objects = [
             _stamped(c) if c.action is Action.CREATE else c.desired
             for c in to_apply
@@ -584,21 +769,70 @@ class Engine:
             self.metrics.writes.labels("apply", "ok" if result.ok else "error").inc()
             owner = owners.get(result.ref.key)
             if not result.ok and owner is not None:
-                failures.setdefault(owner, result.error or "apply failed")
-        if not self.may_write():
+                failures.setdefault(owner, _Failure("ApplyFailed", result.error or "apply failed"))
+        return failures
+
+    def _check_creates(self, creates: list[Change], failures: dict[SpecOwner, _Failure]) -> None:
+        """Look before creating: an object already at that address is written to only when it
+        is ours (its tracking id, or our record of applying it) or its spec opts in to adopt it."""
+        if not creates:
+            return
+        state = self.state
+        cached = {c.ref: found for c in creates if (found := self.cache.get(c.ref)) is not None}
+        lookup = self.writer.lookup([c.ref for c in creates if c.ref not in cached])
+        for change in creates:
+            if change.spec is None:
+                continue
+            key = SpecKey(*change.spec)
+            if change.ref in lookup.errors:
+                message = f"cannot tell whether {change.ref} exists: {lookup.errors[change.ref]}"
+                failures.setdefault(change.spec, _Failure("ApplyFailed", message))
+                continue
+            found = cached.get(change.ref) or lookup.found.get(change.ref)
+            if found is None or is_owned(found, self.options.instance):
+                continue
+            held_by = ", ".join(managers(found)) or "unknown"
+            where = f"{change.ref.kind} {change.ref.namespace}/{change.ref.name}"
+            if self._recorded(key).records(found):
+                # Applied by this installation before it wrote tracking ids: still ours.
+                log.info("recorded_object_claimed", spec=str(key), object=str(change.ref))
+                continue
+            loaded = state.specs.get(key)
+            if loaded is not None and getattr(loaded.spec.spec, "adopt", False):
+                log.warning("adopting", spec=str(key), object=str(change.ref), managers=held_by)
+                origin = state.origins.get(key, "")
+                since, notes = state.adopted.get(key, (origin, ()))
+                notes = notes if since == origin else ()
+                state.adopted[key] = (origin, (*notes, f"{where} (managed by {held_by})"))
+                continue
+            message = (
+                f"{where} already exists and is not owned by this reconciler "
+                f"(instance {self.options.instance}); managed by {held_by}. Nothing was "
+                "written for this spec; rename it, or set spec.adopt: true to take the object over"
+            )
+            log.warning("not_owned", spec=str(key), object=str(change.ref), managers=held_by)
+            failures.setdefault(change.spec, _Failure("NotOwned", message))
+
+    def _prune(self, prunes: list[Change]) -> dict[SpecOwner, _Failure]:
+        """Delete what Git no longer declares; the first error per spec."""
+        failures: dict[SpecOwner, _Failure] = {}
+        if not prunes or not self.may_write():
             return failures
-        prune_owner = {c.ref: c.spec for c in to_prune}
-        for result in self.writer.delete([c.ref for c in to_prune]):
+        prune_owner = {c.ref: c.spec for c in prunes}
+        for result in self.writer.delete([c.ref for c in prunes]):
             self.metrics.writes.labels("delete", "ok" if result.ok else "error").inc()
             owner = prune_owner.get(result.ref)
             if not result.ok and owner is not None:
-                failures.setdefault(owner, result.error or "delete failed")
+                failures.setdefault(owner, _Failure("ApplyFailed", result.error or "delete failed"))
         return failures
 
     # ------------------------------------------------------------------ status
 
     def _report(
-        self, dirty: set[SpecKey], outcomes: dict[SpecKey, Outcome], failures: dict[SpecOwner, str]
+        self,
+        dirty: set[SpecKey],
+        outcomes: dict[SpecKey, Outcome],
+        failures: dict[SpecOwner, _Failure],
     ) -> None:
         state = self.state
         assert state.head is not None and state.load is not None
@@ -609,20 +843,18 @@ class Engine:
             status: SpecStatus | None
             if key in state.load.invalid:
                 origin = state.origins.get(key, state.head)
-                status = invalid(origin, state.load.invalid[key], now)
+                status = invalid(origin, state.load.invalid[key], now, self._owned(tuple(key)))
             elif outcome is None:
                 status = None
-                if self.cache.versions(tuple(key)):
-                    continue  # removal held by the guard: keep the last status
+                if self._owned(tuple(key)):
+                    continue  # removal withheld by the guard: keep the last status
             else:
-                error = failures.get(tuple(key))
-                if error is not None and outcome.stage_reason is None:
-                    outcome = Outcome(
-                        key, outcome.source_commit, "ApplyFailed", error, extra=outcome.extra
-                    )
+                failure = failures.get(tuple(key))
+                if failure is not None and outcome.stage_reason is None:
+                    outcome = Outcome(key, outcome.source_commit, *failure, extra=outcome.extra)
                 # Health reads the objects as they are after apply.
-                outcome = replace(outcome, objects=self.cache.owned_by(tuple(key)))
-                status = assemble(self._with_gate_notes(outcome), now)
+                outcome = replace(outcome, objects=self._owned(tuple(key)))
+                status = self._with_adoptions(key, assemble(self._with_gate_notes(outcome), now))
             change = self.book.record(key, status)
             if change is not None:
                 changes.append(change)
@@ -638,6 +870,18 @@ class Engine:
             status_branch=self.status.branch,
         )
         self.book.flush(changes, state.head, repository)
+
+    def _with_adoptions(self, key: SpecKey, status: SpecStatus) -> SpecStatus:
+        """Say which existing objects the spec took over (spec.adopt), until the spec changes."""
+        since, notes = self.state.adopted.get(key, ("", ()))
+        if not notes or since != self.state.origins.get(key):
+            return status
+        message = f"adopted {', '.join(notes)}"
+        return replace(
+            status,
+            message=f"{status.message}; {message}" if status.message else message,
+            extra={**status.extra, "adopted": list(notes)},
+        )
 
     def _with_gate_notes(self, outcome: Outcome) -> Outcome:
         """Say on each run which serving specs passed it over, and why."""
@@ -655,6 +899,13 @@ class Engine:
             if entries:
                 extra[field_name] = entries
         return replace(outcome, extra=extra)
+
+
+class _Failure(NamedTuple):
+    """Why a spec's writes failed: the stage reason (ApplyFailed, NotOwned) and message."""
+
+    reason: str
+    message: str
 
 
 def _stamped(change: Change) -> dict[str, Any]:

@@ -3,6 +3,12 @@
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "reconciler"
 MANAGED_SELECTOR = f"{MANAGED_BY}={MANAGER}"
+# Which installation applied an object (a label, so watches select only their own) and the
+# Argo-CD-style tracking id naming that installation and the object itself (an annotation):
+# ``<instance>:<group>/<Kind>:<namespace>/<name>``. Copying it onto another object does not
+# make that object ours, since the id names where it belongs.
+INSTANCE = "mlops/instance"
+TRACKING_ID = "mlops/tracking-id"
 
 SPEC_KIND = "mlops/spec-kind"
 SPEC_NAME = "mlops/spec-name"

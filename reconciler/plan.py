@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler import labels
-from reconciler.cluster.inventory import ObjectRef, is_managed, owner_spec
+from reconciler.cluster.inventory import Inventory, ObjectRef, owner_spec
 from reconciler.cluster.order import apply_order, prune_order
 from reconciler.quantity import QuantityError, canonical
 
@@ -102,6 +102,17 @@ class ChangeSet:
         writes = (Action.CREATE, Action.UPDATE, Action.PRUNE)
         return any(change.action in writes for change in self.changes)
 
+    def withholding(self, refs: Collection[ObjectRef]) -> ChangeSet:
+        """This set without the prunes of ``refs``: applies and other prunes stay."""
+        withheld = set(refs)
+        return ChangeSet(
+            tuple(
+                change
+                for change in self.changes
+                if not (change.action is Action.PRUNE and change.ref in withheld)
+            )
+        )
+
     def by_spec(self) -> dict[tuple[str, str, str] | None, tuple[Change, ...]]:
         """Changes grouped by owning spec, in plan order; None holds unlabelled objects."""
         groups: dict[tuple[str, str, str] | None, list[Change]] = {}
@@ -114,17 +125,22 @@ def plan(
     desired: Sequence[dict[str, Any]],
     live: Sequence[dict[str, Any]],
     *,
+    inventory: Inventory,
     retain: Collection[ObjectRef] = (),
 ) -> ChangeSet:
     """Pair desired with live objects by key; see the module docstring for the drift rules.
 
-    ``retain`` names managed objects that are no longer desired but must stay (finished runs
-    within a history limit). Unmanaged live objects are never pruned. Raises ValueError when two
-    desired objects share a key, since applying both would make them fight over one object.
+    Only live objects the ``inventory`` owns are paired: a desired object whose address holds
+    someone else's object plans a create, which apply checks before it writes (NotOwned). A live
+    object no longer desired is pruned only when the inventory records applying it; ``retain``
+    names such objects that must stay (finished runs within a history limit). Raises ValueError
+    when two desired objects share a key, since applying both would make them fight over one
+    object.
     """
     live_by_key: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for obj in live:
-        live_by_key.setdefault(ObjectRef.from_object(obj).key, obj)
+        if inventory.owns(obj):
+            live_by_key.setdefault(ObjectRef.from_object(obj).key, obj)
 
     seen: dict[tuple[str, str, str, str], ObjectRef] = {}
     changes: list[Change] = []
@@ -139,7 +155,7 @@ def plan(
     orphans = {
         ObjectRef.from_object(obj): obj
         for key, obj in live_by_key.items()
-        if key not in seen and key not in retained and is_managed(obj)
+        if key not in seen and key not in retained and inventory.may_prune(obj)
     }
     changes.extend(
         Change(Action.PRUNE, ref, "removed from Git", None, orphans[ref])
@@ -155,9 +171,6 @@ def _compare(ref: ObjectRef, desired: dict[str, Any], live: dict[str, Any] | Non
         return Change(Action.KEEP, ref, "run exists; runs are never patched", desired, live)
     drifts = _object_drift(desired, live)
     paths = tuple(drift.path for drift in drifts)
-    if not is_managed(live):
-        reason = "adopting an object not managed by reconciler"
-        return Change(Action.UPDATE, ref, reason, desired, live, paths)
     if _annotation(desired, labels.SPEC_HASH) != _annotation(live, labels.SPEC_HASH):
         return Change(Action.UPDATE, ref, "spec changed", desired, live, paths)
     # Serving a newly promoted model changes the object without changing its spec.
@@ -387,26 +400,19 @@ class PruneGuard:
 def guard_prunes(
     changeset: ChangeSet,
     *,
-    managed_total: int,
-    max_fraction: float = 0.5,
     load_failed: bool,
     failed_files: Collection[str],
 ) -> tuple[ChangeSet, PruneGuard | None]:
-    """Remove prunes that are not safe to make; return the rest and what was withheld.
+    """Remove prunes the state of the repository makes unsafe; return the rest and what was kept.
 
-    Prunes are held when the commit's specs failed to load as a whole, and when they would delete
-    more than ``max_fraction`` of ``managed_total``; exactly ``max_fraction`` is allowed, so the
-    default lets a commit delete half of what is managed but not one object more. Objects whose
+    Prunes are held when the commit's specs failed to load as a whole. Objects whose
     ``mlops/source-path`` names a file in ``failed_files`` are kept: a broken file must not read
-    as the removal of everything it declared.
+    as the removal of everything it declared. How much one commit may delete, and whether its
+    history follows the last one reconciled, is judged once per commit (``reconciler.guard``).
     """
-    if not 0 <= max_fraction <= 1:
-        raise ValueError(f"max_fraction must be between 0 and 1, not {max_fraction}")
     prunes = changeset.prunes
     if not prunes:
         return changeset, None
-
-    guard: PruneGuard
     if load_failed:
         guard = PruneGuard(
             held=True,
@@ -414,58 +420,22 @@ def guard_prunes(
             override="fix the spec repository; pruning resumes at the first commit that loads",
             refs=tuple(change.ref for change in prunes),
         )
-        return _without(changeset, guard.refs), guard
-
+        return changeset.withholding(guard.refs), guard
     kept = tuple(change for change in prunes if _source_path(change) in failed_files)
-    rest = tuple(change for change in prunes if _source_path(change) not in failed_files)
-    kept_note = ""
-    if kept:
-        files = sorted({_source_path(change) or "" for change in kept})
-        kept_note = (
-            f"kept {len(kept)} object{'s' if len(kept) != 1 else ''} "
-            f"whose spec files did not load: {', '.join(files)}"
-        )
-
-    total = max(managed_total, len(prunes))
-    if rest and Decimal(len(rest)) > Decimal(str(max_fraction)) * total:
-        reason = (
-            f"this commit would delete {len(rest)} of {total} managed objects "
-            f"({_percent(len(rest) / total)} > {_percent(max_fraction)})"
-        )
-        guard = PruneGuard(
-            held=True,
-            reason=f"{reason}; {kept_note}" if kept_note else reason,
-            override="raise --max-prune-fraction or commit the removal in smaller steps",
-            refs=tuple(change.ref for change in prunes),
-        )
-        return _without(changeset, guard.refs), guard
-
     if not kept:
         return changeset, None
+    files = sorted({_source_path(change) or "" for change in kept})
     guard = PruneGuard(
         held=False,
-        reason=kept_note,
+        reason=(
+            f"kept {len(kept)} object{'s' if len(kept) != 1 else ''} "
+            f"whose spec files did not load: {', '.join(files)}"
+        ),
         override="fix those files; their objects are pruned only once the files load",
         refs=tuple(change.ref for change in kept),
     )
-    return _without(changeset, guard.refs), guard
+    return changeset.withholding(guard.refs), guard
 
 
 def _source_path(change: Change) -> str | None:
     return _annotation(change.live, labels.SOURCE_PATH) if change.live is not None else None
-
-
-def _without(changeset: ChangeSet, refs: tuple[ObjectRef, ...]) -> ChangeSet:
-    withheld = set(refs)
-    return ChangeSet(
-        tuple(
-            change
-            for change in changeset.changes
-            if not (change.action is Action.PRUNE and change.ref in withheld)
-        )
-    )
-
-
-def _percent(fraction: float) -> str:
-    value = round(fraction * 100, 1)
-    return f"{value:g}%"

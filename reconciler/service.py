@@ -93,7 +93,9 @@ class Service:
             self.client,
             self.status,
             EngineOptions(
+                instance=settings.instance(),
                 max_prune_fraction=settings.cluster.max_prune_fraction,
+                allow_prune=settings.cluster.allow_prune,
                 apply_concurrency=settings.cluster.apply_concurrency,
                 limits=settings.tenancy.limits(),
                 max_fetch_backoff=settings.source.interval,

@@ -4,6 +4,10 @@ Objects go in the rank order of ``cluster.order`` (namespaces, then training, th
 kind at a time and several objects of a kind at once. Transient errors (409 Conflict, 429, 5xx,
 dropped connections) are retried with jittered exponential backoff, honouring Retry-After; the
 server's answer is recorded in the watch cache so the watch event it causes is a no-op.
+
+Server-side apply creates what is missing and takes over what exists, so before a create the
+writer looks (``lookup``): one metadata-only LIST per kind and namespace where a batch creates
+several objects, a GET for a lone one. Whose an existing object is, the caller decides.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -27,6 +31,15 @@ from reconciler.errors import ApiError, TransientApiError
 from reconciler.labels import FIELD_MANAGER
 
 log = structlog.get_logger(__name__)
+
+STOPPED = "not written: stopping (shut down, or leadership lost)"
+
+# Creates in one kind and namespace from which one LIST is cheaper than a GET per object.
+LIST_FROM = 3
+# Metadata is all a lookup reads: a real API server then leaves out specs and status (the
+# sandbox answers in full, which is accepted too).
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+_METADATA = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io,application/json"
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,15 @@ class WriteResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Which objects exist: their metadata (as ``apiVersion``/``kind``/``metadata``), or why the
+    question could not be answered."""
+
+    found: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[ObjectRef, str] = field(default_factory=dict)
 
 
 class Writer:
@@ -85,6 +107,8 @@ class Writer:
 
     def apply_one(self, obj: dict[str, Any]) -> WriteResult:
         ref = ObjectRef.from_object(obj)
+        if self._stopping.is_set():  # a leader that lost its Lease starts no further write
+            return WriteResult(ref, "apply", error=STOPPED)
         try:
             resource = self._discovery.resource(ref.api_version, ref.kind)
             path = resource.object_path(ref.name, ref.namespace or None)
@@ -98,6 +122,8 @@ class Writer:
                 )
             )
         except (ApiError, NotServed) as exc:
+            if isinstance(exc, ApiError) and exc.status == 404:
+                exc = self._discovery.not_found(ref.api_version, ref.kind, exc)
             log.warning("apply_failed", object=str(ref), reason=str(exc))
             return WriteResult(ref, "apply", error=str(exc))
         if self._cache is not None:
@@ -106,6 +132,8 @@ class Writer:
         return WriteResult(ref, "apply")
 
     def delete_one(self, ref: ObjectRef) -> WriteResult:
+        if self._stopping.is_set():
+            return WriteResult(ref, "delete", error=STOPPED)
         try:
             resource = self._discovery.resource(ref.api_version, ref.kind)
             path = resource.object_path(ref.name, ref.namespace or None)
@@ -124,6 +152,63 @@ class Writer:
             self._cache.forget(ref)
         log.info("pruned", object=str(ref))
         return WriteResult(ref, "delete")
+
+    def lookup(self, refs: Sequence[ObjectRef]) -> Lookup:
+        """Find out which of ``refs`` exist, reading metadata only."""
+        result = Lookup()
+        groups: dict[tuple[str, str, str], list[ObjectRef]] = {}
+        for ref in refs:
+            groups.setdefault((ref.api_version, ref.kind, ref.namespace), []).append(ref)
+        singles: list[ObjectRef] = []
+        for group in groups.values():
+            if len(group) >= LIST_FROM:
+                self._lookup_listing(group, result)
+            else:
+                singles.extend(group)
+        if singles:
+            with ThreadPoolExecutor(self._concurrency, thread_name_prefix="lookup") as pool:
+                for ref, answer in zip(singles, pool.map(self._lookup_one, singles), strict=True):
+                    if isinstance(answer, str):
+                        result.errors[ref] = answer
+                    elif answer is not None:
+                        result.found[ref] = answer
+        return result
+
+    def _lookup_one(self, ref: ObjectRef) -> dict[str, Any] | str | None:
+        try:
+            resource = self._discovery.resource(ref.api_version, ref.kind)
+            path = resource.object_path(ref.name, ref.namespace or None)
+            found = self._with_retries(lambda: self._client.request("GET", path, accept=_METADATA))
+        except ApiError as exc:
+            return None if exc.status == 404 else str(exc)
+        except NotServed as exc:
+            return str(exc)
+        return _as_object(ref, found)
+
+    def _lookup_listing(self, refs: list[ObjectRef], result: Lookup) -> None:
+        first = refs[0]
+        wanted = {ref.name: ref for ref in refs}
+        try:
+            resource = self._discovery.resource(first.api_version, first.kind)
+            path = resource.collection_path(first.namespace or None)
+            query: dict[str, Any] = {"limit": 500}
+            while True:
+                page = self._with_retries(
+                    lambda q=dict(query): self._client.request(
+                        "GET", path, query=q, accept=_METADATA_LIST
+                    )
+                )
+                for item in page.get("items") or ():
+                    ref = wanted.get(str((item.get("metadata") or {}).get("name")))
+                    if ref is not None:
+                        result.found[ref] = _as_object(ref, item)
+                token = (page.get("metadata") or {}).get("continue")
+                if not token:
+                    return
+                query["continue"] = token
+        except (ApiError, NotServed) as exc:
+            for ref in refs:
+                result.errors[ref] = str(exc)
 
     def apply(self, objects: Sequence[dict[str, Any]]) -> list[WriteResult]:
         ordered = apply_order(list(objects))
@@ -167,3 +252,13 @@ class Writer:
                 return str(exc)
         log.info("namespace_created", namespace=name)
         return None
+
+
+def _as_object(ref: ObjectRef, found: dict[str, Any]) -> dict[str, Any]:
+    """A looked-up object as its own kind (a metadata-only answer calls itself
+    PartialObjectMetadata), holding nothing but its metadata."""
+    return {
+        "apiVersion": ref.api_version,
+        "kind": ref.kind,
+        "metadata": found.get("metadata") or {},
+    }

@@ -123,8 +123,9 @@ class KubeClient:
         body: Any,
         content_type: str | None,
         timeout: float | tuple[float, float] | None,
+        accept: str = "application/json",
     ) -> Any:
-        headers = {"Accept": "application/json", **self._impersonation}
+        headers = {"Accept": accept, **self._impersonation}
         if content_type:
             headers["Content-Type"] = content_type
         elif body is not None:
@@ -148,8 +149,10 @@ class KubeClient:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str | None = None,
+        accept: str = "application/json",
     ) -> dict[str, Any]:
-        response = self._send(method, path, query, body, content_type, self._timeout)
+        """One request; ``accept`` may ask for another representation (metadata only)."""
+        response = self._send(method, path, query, body, content_type, self._timeout, accept)
         try:
             data = response.read()
         except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -55,6 +55,11 @@ HYPERPARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 OUTPUT_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 URI_SCHEMES = ("s3://", "gs://", "pvc://", "http://", "https://", "hf://")
+ADOPT = (
+    "take over objects that already exist with the names this spec renders, made by a person or "
+    "another tool; without it such a spec fails with NotOwned and writes nothing "
+    "(docs/ownership.md)"
+)
 
 
 class Strict(BaseModel):
@@ -373,6 +378,7 @@ class ModelDeploymentSpec(Strict):
     port: int = Field(default=8080, ge=1, le=65535, strict=True)
     canary: Canary | None = None
     promotion: Promotion | None = None
+    adopt: bool = Field(default=False, strict=True, description=ADOPT)
     security: Security = None
 
     @model_validator(mode="after")
@@ -443,6 +449,7 @@ class TrainingJobSpec(Strict):
     backoff_limit: int | None = Field(default=None, ge=0, le=100, strict=True)
     timeout: str | None = None
     history_limit: int = Field(default=3, ge=1, le=100, strict=True)
+    adopt: bool = Field(default=False, strict=True, description=ADOPT)
     run_trigger: Scalar | None = None
     security: Security = None
 
@@ -541,6 +548,7 @@ class PipelineSpec(Strict):
     steps: list[PipelineStep] = Field(min_length=1)
     run_trigger: Scalar | None = None
     history_limit: int = Field(default=3, ge=1, le=100, strict=True)
+    adopt: bool = Field(default=False, strict=True, description=ADOPT)
 
     @model_validator(mode="after")
     def _dag(self) -> PipelineSpec:

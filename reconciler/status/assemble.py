@@ -113,17 +113,7 @@ def _pending_load(extra: dict[str, Any], objects: Iterable[Mapping[str, Any]]) -
 def assemble(outcome: Outcome, now: str) -> SpecStatus:
     extra = dict(outcome.extra)
     key = outcome.key
-    resources = tuple(
-        sorted(
-            ResourceRef(
-                str(obj.get("apiVersion")),
-                str(obj.get("kind")),
-                str(obj.get("metadata", {}).get("namespace") or ""),
-                str(obj.get("metadata", {}).get("name")),
-            )
-            for obj in outcome.objects
-        )
-    )
+    resources = resource_refs(outcome.objects)
     if outcome.stage_reason is not None:
         phase = FAILED_STAGES.get(outcome.stage_reason, StatusPhase.FAILED)
         message = outcome.stage_message
@@ -158,7 +148,30 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
     )
 
 
-def invalid(source_commit: str, problems: Sequence[object], now: str) -> SpecStatus:
+def resource_refs(objects: Iterable[Mapping[str, Any]]) -> tuple[ResourceRef, ...]:
+    """The inventory entries of a spec's live objects, with their uids."""
+    return tuple(
+        sorted(
+            ResourceRef(
+                str(obj.get("apiVersion")),
+                str(obj.get("kind")),
+                str(obj.get("metadata", {}).get("namespace") or ""),
+                str(obj.get("metadata", {}).get("name")),
+                str(obj.get("metadata", {}).get("uid") or ""),
+            )
+            for obj in objects
+        )
+    )
+
+
+def invalid(
+    source_commit: str,
+    problems: Sequence[object],
+    now: str,
+    objects: Iterable[Mapping[str, Any]] = (),
+) -> SpecStatus:
+    """An Invalid spec's status; its objects stay in the inventory, so removing the spec later
+    still prunes them."""
     message = "; ".join(str(p) for p in problems[:3])
     if len(problems) > 3:
         message += f" (+{len(problems) - 3} more)"
@@ -167,6 +180,7 @@ def invalid(source_commit: str, problems: Sequence[object], now: str) -> SpecSta
         phase=StatusPhase.INVALID,
         message=message,
         conditions=(_ready_condition(StatusPhase.INVALID, "InvalidSpec", message, now),),
+        resources=resource_refs(objects),
     )
 
 

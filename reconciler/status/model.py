@@ -66,18 +66,25 @@ class Condition:
 
 @dataclass(frozen=True, order=True)
 class ResourceRef:
+    """An object a spec owns; ``uid`` tells it from a later object of the same name, so the
+    record of what was applied (the inventory) names objects, not places."""
+
     api_version: str
     kind: str
     namespace: str  # "" for cluster-scoped objects
     name: str
+    uid: str = ""  # empty in files written before uids were recorded
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "apiVersion": self.api_version,
             "kind": self.kind,
             "namespace": self.namespace,
             "name": self.name,
         }
+        if self.uid:
+            data["uid"] = self.uid
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResourceRef:
@@ -86,6 +93,7 @@ class ResourceRef:
             kind=str(data["kind"]),
             namespace=str(data.get("namespace") or ""),
             name=str(data["name"]),
+            uid=str(data.get("uid") or ""),
         )
 
 
@@ -157,14 +165,40 @@ class UnparsableFile:
 
 @dataclass(frozen=True)
 class PruneGuard:
-    """The prune guard kept objects a commit would have deleted (``held``), or was overridden."""
+    """Prunes withheld, and why: ``held`` at ``commit`` until a new commit releases it or the
+    operator overrides it (``override``), or, not held, waiting for ``waiting_for`` (specs whose
+    new objects must apply and become ready first) or for files that failed to load.
+
+    ``owned_before`` is how many objects this installation owned before the first held commit:
+    every later commit is judged against it, never against objects a held commit created.
+    """
 
     held: bool
     reason: str = ""
     override: bool = False  # pruning went ahead because the guard was explicitly overridden
+    commit: str = ""  # the branch head the guard held (or that the override released)
+    owned_before: int = 0
+    waiting_for: tuple[str, ...] = ()  # spec keys, ``Kind/namespace/name``
 
     def to_dict(self) -> dict[str, Any]:
-        return {"held": self.held, "reason": self.reason, "override": self.override}
+        data: dict[str, Any] = {"held": self.held, "reason": self.reason, "override": self.override}
+        if self.commit:
+            data["commit"] = self.commit
+            data["ownedBefore"] = self.owned_before
+        if self.waiting_for:
+            data["waitingFor"] = sorted(self.waiting_for)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PruneGuard:
+        return cls(
+            held=bool(data.get("held")),
+            reason=str(data.get("reason") or ""),
+            override=bool(data.get("override")),
+            commit=str(data.get("commit") or ""),
+            owned_before=int(data.get("ownedBefore") or 0),
+            waiting_for=tuple(str(key) for key in data.get("waitingFor") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -205,13 +239,7 @@ class RepositoryStatus:
                 UnparsableFile(str(f["file"]), int(f.get("line") or 0), str(f.get("message") or ""))
                 for f in data.get("unparsableFiles") or ()
             ),
-            prune_guard=PruneGuard(
-                held=bool(guard.get("held")),
-                reason=str(guard.get("reason") or ""),
-                override=bool(guard.get("override")),
-            )
-            if guard
-            else None,
+            prune_guard=PruneGuard.from_dict(guard) if isinstance(guard, Mapping) else None,
         )
 
 

@@ -1,12 +1,23 @@
-"""Object refs, ownership labels and the apply/prune rank table."""
+"""Object refs, ownership (identity, tracking id, inventory) and the apply/prune rank table."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from reconciler.cluster.inventory import ObjectRef, is_managed, owner_spec
+from reconciler.cluster.inventory import (
+    INSTANCE_PATTERN,
+    Inventory,
+    ObjectRef,
+    default_instance,
+    is_owned,
+    normalised_repository,
+    owner_spec,
+    stamp,
+    tracking_id,
+)
 from reconciler.cluster.order import UNKNOWN_RANK, apply_order, prune_order, rank
 
 
@@ -36,21 +47,74 @@ def test_refs_sort() -> None:
     assert sorted([b, a]) == [a, b]
 
 
+def ours(name: str, namespace: str = "ml-team", instance: str = "team-a", **labels: str) -> Any:
+    return stamp(obj("apps/v1", "Deployment", name, namespace, **labels), instance)
+
+
+def test_stamp_adds_the_instance_label_and_a_tracking_id_naming_the_object() -> None:
+    stamped = ours("fraud", **{"app.kubernetes.io/managed-by": "reconciler"})
+    metadata = stamped["metadata"]
+    assert metadata["labels"] == {
+        "app.kubernetes.io/managed-by": "reconciler",
+        "mlops/instance": "team-a",
+    }
+    assert metadata["annotations"] == {"mlops/tracking-id": "team-a:apps/Deployment:ml-team/fraud"}
+    assert tracking_id("x", ObjectRef("v1", "Service", "ns", "s")) == "x:/Service:ns/s"
+
+
+def test_owned_only_with_our_tracking_id_for_that_very_object() -> None:
+    assert is_owned(ours("fraud"), "team-a")
+    assert not is_owned(ours("fraud"), "team-b")  # another installation's
+    managed = {
+        "app.kubernetes.io/managed-by": "reconciler",
+        "mlops/spec-kind": "ModelDeployment",
+        "mlops/spec-name": "fraud",
+    }
+    assert not is_owned(obj("apps/v1", "Deployment", "fraud", **managed), "team-a")
+    # The annotation copied onto another object names the object it came from.
+    copied = obj("apps/v1", "Deployment", "other", **managed)
+    copied["metadata"]["annotations"] = ours("fraud")["metadata"]["annotations"]
+    assert not is_owned(copied, "team-a")
+    moved = ours("fraud")
+    moved["metadata"]["namespace"] = "team-b"
+    assert not is_owned(moved, "team-a")
+    assert not is_owned({"kind": "Deployment"}, "team-a")
+
+
+def test_inventory_prunes_only_owned_and_recorded_objects() -> None:
+    live = ours("fraud")
+    live["metadata"]["uid"] = "u-1"
+    ref = ObjectRef.from_object(live)
+    assert Inventory.of("team-a", [(ref, "u-1")]).may_prune(live)
+    # Recreated under the same name since it was recorded: another object.
+    assert not Inventory.of("team-a", [(ref, "u-0")]).may_prune(live)
+    # Records written before uids were kept name the address.
+    assert Inventory.of("team-a", [(ref, "")]).may_prune(live)
+    # Created but never recorded (a crash before the status write): left, not pruned.
+    assert not Inventory("team-a").may_prune(live)
+    # Recorded, but someone else's now.
+    assert not Inventory.of("team-b", [(ref, "u-1")]).may_prune(live)
+
+
 @pytest.mark.parametrize(
-    ("labels", "managed"),
+    ("first", "second", "same"),
     [
-        ({"app.kubernetes.io/managed-by": "reconciler"}, True),
-        ({"app.kubernetes.io/managed-by": "Helm"}, False),
-        ({}, False),
+        ("https://github.com/acme/specs.git", "https://github.com/acme/specs", True),
+        ("https://user:s3cret@github.com/acme/specs.git", "git@github.com:acme/specs.git", True),
+        ("ssh://git@GitHub.com/acme/specs.git", "https://github.com/acme/specs/", True),
+        ("https://github.com/acme/specs.git", "https://github.com/acme/other.git", False),
+        ("https://github.com/acme/specs.git", "https://gitlab.com/acme/specs.git", False),
     ],
 )
-def test_is_managed(labels: dict[str, str], managed: bool) -> None:
-    assert is_managed(obj("v1", "ConfigMap", "c", **labels)) is managed
+def test_default_instance_follows_the_repository(first: str, second: str, same: bool) -> None:
+    assert (default_instance(first, "main") == default_instance(second, "main")) is same
+    assert default_instance(first, "main") != default_instance(first, "staging")
+    assert re.fullmatch(INSTANCE_PATTERN, default_instance(first, "main"))
 
 
-def test_is_managed_tolerates_missing_metadata() -> None:
-    assert is_managed({"kind": "ConfigMap"}) is False
-    assert is_managed({"metadata": {"labels": None}}) is False
+def test_default_instance_never_contains_credentials(tmp_path) -> None:
+    assert "s3cret" not in normalised_repository("https://user:s3cret@example.com/a.git")
+    assert normalised_repository(str(tmp_path / "x" / ".." / "repo")) == str(tmp_path / "repo")
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.cluster.inventory import ObjectRef
-from reconciler.plan import Action, Change, ChangeSet, plan
+from reconciler.cluster.inventory import Inventory, ObjectRef, stamp, tracking_id
+from reconciler.plan import Action, Change, ChangeSet
+from reconciler.plan import plan as plan_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MANAGED = {"app.kubernetes.io/managed-by": "reconciler"}
+INSTANCE = "test"  # the installation the live fixtures were applied by
 CONTAINER = "spec.template.spec.containers[name=model]"
 
 Obj = dict[str, Any]
@@ -39,12 +41,27 @@ def obj(
     name: str,
     namespace: str = "ml-team",
     labels: dict[str, str] | None = None,
+    ours: bool | None = None,
     **fields: Any,
 ) -> Obj:
+    """An object; ours (it carries our tracking id) when labelled as managed by us, unless
+    ``ours`` says otherwise."""
     metadata: Obj = {"name": name, "labels": dict(MANAGED if labels is None else labels)}
     if namespace:
         metadata["namespace"] = namespace
-    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **fields}
+    made = {"apiVersion": api_version, "kind": kind, "metadata": metadata, **fields}
+    managed = metadata["labels"].get("app.kubernetes.io/managed-by") == "reconciler"
+    if ours if ours is not None else managed:
+        metadata["annotations"] = {
+            "mlops/tracking-id": tracking_id(INSTANCE, ObjectRef.from_object(made))
+        }
+    return made
+
+
+def plan(desired: list[Obj], live: list[Obj], **options: Any) -> ChangeSet:
+    """plan() with every live object recorded in this installation's inventory."""
+    recorded = Inventory.of(INSTANCE, [(ObjectRef.from_object(o), "") for o in live])
+    return plan_for(desired, live, inventory=recorded, **options)
 
 
 def nothing(_: Obj) -> None:
@@ -312,7 +329,7 @@ def test_create_for_desired_without_live() -> None:
     assert change == Change(Action.CREATE, ObjectRef.from_object(desired), "new", desired, None)
 
 
-def test_prune_for_managed_live_without_desired() -> None:
+def test_prune_for_owned_live_without_desired() -> None:
     live = obj("apps/v1", "Deployment", "old")
     (change,) = plan([], [live]).changes
     assert change == Change(
@@ -320,20 +337,31 @@ def test_prune_for_managed_live_without_desired() -> None:
     )
 
 
-def test_unmanaged_live_objects_are_ignored() -> None:
+def test_live_objects_not_ours_are_never_pruned() -> None:
     stranger = obj("apps/v1", "Deployment", "theirs", labels={"app": "theirs"})
     other_manager = obj("v1", "ConfigMap", "helm", labels={"app.kubernetes.io/managed-by": "Helm"})
     unlabelled = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bare"}}
-    assert plan([], [stranger, other_manager, unlabelled]).changes == ()
+    # The three labels this reconciler writes, copied onto a hand-made object.
+    copied = obj(
+        "apps/v1", "Deployment", "copied", labels={**MANAGED, "mlops/spec-name": "x"}, ours=False
+    )
+    other_install = stamp(obj("apps/v1", "Deployment", "twin", ours=False), "other")
+    live = [stranger, other_manager, unlabelled, copied, other_install]
+    assert plan([], live).changes == ()
 
 
-def test_desired_object_over_an_unmanaged_one_is_adopted() -> None:
+def test_owned_objects_missing_from_the_inventory_are_left() -> None:
+    """Created just before a crash, before the status write recorded it: left, not deleted."""
+    live = obj("apps/v1", "Deployment", "unrecorded")
+    assert plan_for([], [live], inventory=Inventory(INSTANCE)).changes == ()
+
+
+def test_a_desired_object_at_the_address_of_someone_elses_is_a_create() -> None:
+    """plan() pairs only our objects; apply looks before it creates and refuses (NotOwned)."""
     desired = obj("v1", "ConfigMap", "shared", data={"a": "1"})
-    live = obj("v1", "ConfigMap", "shared", labels={}, data={"a": "1"})
+    live = obj("v1", "ConfigMap", "shared", ours=False, data={"a": "1"})
     (change,) = plan([desired], [live]).changes
-    assert change.action is Action.UPDATE
-    assert change.reason == "adopting an object not managed by reconciler"
-    assert change.drift == ('metadata.labels["app.kubernetes.io/managed-by"]',)
+    assert (change.action, change.live) == (Action.CREATE, None)
 
 
 def test_retain_prevents_prune() -> None:
@@ -499,10 +527,9 @@ def test_status_in_a_manifest_is_not_compared() -> None:
 
 def test_a_newly_promoted_model_is_a_model_change_not_drift():
     from reconciler import labels as keys
-    from reconciler.plan import Action, plan
 
     def deployment(uri: str) -> dict:
-        return {
+        made = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {
@@ -519,6 +546,7 @@ def test_a_newly_promoted_model_is_a_model_change_not_drift():
                 }
             },
         }
+        return stamp(made, INSTANCE)
 
     (change,) = plan([deployment("s3://m/new")], [deployment("s3://m/old")]).changes
     assert change.action is Action.UPDATE
