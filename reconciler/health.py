@@ -8,7 +8,7 @@ is Progressing (the controller has not said anything usable yet), never an excep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -181,6 +181,10 @@ def _deployment(obj: dict[str, Any]) -> Health:
             "ProgressDeadlineExceeded",
             "rollout exceeded its progress deadline",
         )
+    if _is_false(progressing):
+        # Another reason (ReplicaSetCreateError when a quota is full) may clear on a retry; its
+        # message says more than the replica counts would.
+        return _from_condition(Phase.Progressing, progressing, "NotProgressing", "not progressing")
     wanted = _int(spec.get("replicas"), default=1)
     replicas = _int(status.get("replicas"))
     updated = _int(status.get("updatedReplicas"))
@@ -260,6 +264,10 @@ def _hpa_conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {}
 
 
+# AbleToScale False reasons that mean the target cannot be read or written, as opposed to a wait.
+_HPA_SCALE_FAILURES = frozenset({"FailedGetScale", "FailedUpdateScale"})
+
+
 def _hpa(obj: dict[str, Any]) -> Health:
     conditions = _hpa_conditions(obj)
     if not conditions:
@@ -270,9 +278,18 @@ def _hpa(obj: dict[str, Any]) -> Health:
     if scaling is not None and _is_false(scaling) and scaling.get("reason") == "ScalingDisabled":
         # Its target was scaled to zero on purpose; the Deployment rule calls that Ready too.
         return Health(Phase.Ready, "ScaledToZero", _str(scaling.get("message")) or "scaled to zero")
-    for kind in ("ScalingActive", "AbleToScale"):
-        if _is_false(conditions.get(kind)):
-            return _from_condition(Phase.Degraded, conditions[kind], kind, "cannot scale")
+    if _is_false(scaling):
+        return _from_condition(Phase.Degraded, scaling, "ScalingActive", "cannot compute a scale")
+    able = conditions.get("AbleToScale")
+    if _is_false(able):
+        if able.get("reason") in _HPA_SCALE_FAILURES:
+            return _from_condition(Phase.Degraded, able, "AbleToScale", "cannot scale its target")
+        # Older controllers report a back-off (BackoffBoth, BackoffUpscale...) this way.
+        return _from_condition(Phase.Progressing, able, "AbleToScale", "waiting to scale")
+    if not _is_true(able):
+        return Health(
+            Phase.Progressing, "WaitingForScale", "waiting for the autoscaler to read its target"
+        )
     status = _status(obj)
     current, desired = _int(status.get("currentReplicas")), _int(status.get("desiredReplicas"))
     return Health(Phase.Ready, "ScalingActive", f"{current} replicas, {desired} desired")
@@ -291,7 +308,8 @@ _STUCK_WAITING = frozenset(
 )
 
 
-def _stuck_container(status: dict[str, Any]) -> Health | None:
+def _waiting_containers(status: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(name, reason, message) of each waiting container, init containers first."""
     for field in ("initContainerStatuses", "containerStatuses"):
         statuses = status.get(field)
         if not isinstance(statuses, list):
@@ -299,11 +317,21 @@ def _stuck_container(status: dict[str, Any]) -> Health | None:
         for container in statuses:
             waiting = _map(_map(_map(container).get("state")).get("waiting"))
             reason = _str(waiting.get("reason"))
-            if reason in _STUCK_WAITING:
+            if reason:
                 name = _str(_map(container).get("name")) or "a container"
-                message = _str(waiting.get("message")) or f"{name} is {reason}"
-                return Health(Phase.Degraded, reason, message)
+                yield name, reason, _str(waiting.get("message")) or f"{name} is {reason}"
+
+
+def _stuck_container(status: dict[str, Any]) -> Health | None:
+    for _, reason, message in _waiting_containers(status):
+        if reason in _STUCK_WAITING:
+            return Health(Phase.Degraded, reason, message)
     return None
+
+
+def _starting_container(status: dict[str, Any]) -> Health | None:
+    first = next(_waiting_containers(status), None)
+    return None if first is None else Health(Phase.Progressing, first[1], first[2])
 
 
 def _crashed_container(status: dict[str, Any]) -> Health | None:
@@ -348,9 +376,13 @@ def _pod(obj: dict[str, Any]) -> Health:
         return stuck
     conditions = _conditions(status)
     if phase == "Running":
+        runs_forever = _restart_policy(obj) == "Always"
         if _is_true(conditions.get("Ready")):
+            if not runs_forever:
+                # A pod meant to finish is done when it has succeeded, not while it runs.
+                return Health(Phase.Progressing, "Running", "pod is running to completion")
             return Health(Phase.Ready, "Running", "pod is ready")
-        if _restart_policy(obj) == "Always":
+        if runs_forever:
             crashed = _crashed_container(status)
             if crashed is not None:
                 return crashed
@@ -359,7 +391,12 @@ def _pod(obj: dict[str, Any]) -> Health:
         scheduled = conditions.get("PodScheduled")
         if _is_false(scheduled):
             return _from_condition(Phase.Pending, scheduled, "Unschedulable", "not scheduled")
-        return Health(Phase.Pending, "Pending", message or "pod is starting")
+        if _is_true(scheduled):
+            # On a node: the kubelet pulls images and starts containers, it is on its way.
+            return _starting_container(status) or Health(
+                Phase.Progressing, "Starting", "pod is starting"
+            )
+        return Health(Phase.Pending, "Pending", message or "waiting to be scheduled")
     if phase == "Unknown":
         return Health(Phase.Degraded, "Unknown", message or "node lost contact with the pod")
     return Health(Phase.Progressing, "NoPhase", "pod has no phase yet")
@@ -417,10 +454,13 @@ def _inference_service(obj: dict[str, Any]) -> Health:
         # like a suspended Job.
         source = ready if ready is not None else conditions["Stopped"]
         return _from_condition(Phase.Pending, source, "Stopped", "inference service is stopped")
+    # Ready carries the reason of one step only (often the ingress); a revision that failed shows
+    # on the predictor's own conditions, so every False condition is read, Ready's first.
+    for condition in sorted(conditions.values(), key=lambda c: c is not ready):
+        if _is_false(condition) and condition.get("reason") in _KSERVE_FAILURES:
+            return _from_condition(Phase.Failed, condition, "Failed", "inference service failed")
     if ready is None:
         return Health(Phase.Progressing, "NotReady", "waiting for the Ready condition")
-    if _is_false(ready) and ready.get("reason") in _KSERVE_FAILURES:
-        return _from_condition(Phase.Failed, ready, "Failed", "inference service failed")
     return _from_condition(Phase.Progressing, ready, "NotReady", "inference service not ready yet")
 
 

@@ -177,6 +177,33 @@ CASES = [
         "MinimumReplicasUnavailable",
         "Deployment does not have minimum availability.",
     ),
+    # Disagreements with the peers' fixtures where they were right (docs/health.md): a
+    # failed predictor behind a Ready that names another step...
+    (
+        "inferenceservice-predictor-failed",
+        Phase.Failed,
+        "RevisionFailed",
+        'Revision "fraud-detector-predictor-00002" failed with message: '
+        "Container failed with: exit status 137.",
+    ),
+    # ...an autoscaler waiting out a back-off, or not yet sure it can scale...
+    (
+        "hpa-backoff",
+        Phase.Progressing,
+        "BackoffDownscale",
+        "the time since the previous scale is still within the downscale forbidden window",
+    ),
+    ("hpa-scale-not-read", Phase.Progressing, "WaitingForScale", None),
+    # ...a scheduled pod starting its containers, a run-to-completion pod at work...
+    ("pod-starting", Phase.Progressing, "ContainerCreating", "model is ContainerCreating"),
+    ("pod-running-to-completion", Phase.Progressing, "Running", "pod is running to completion"),
+    # ...and a Deployment whose controller reports it cannot progress.
+    (
+        "deployment-replicaset-create-error",
+        Phase.Progressing,
+        "ReplicaSetCreateError",
+        'pods "fraud-detector-6b7c" is forbidden: exceeded quota: gpu-quota',
+    ),
     # KServe LLMInferenceService and Kubeflow Trainer v2 TrainJob.
     (
         "llminferenceservice-ready",
