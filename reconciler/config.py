@@ -233,6 +233,12 @@ class ServiceSettings(_Frozen):
     settle_timeout: float = Field(
         300.0, gt=0, description="seconds --once waits for specs to settle"
     )
+    stuck_after: float = Field(
+        300.0,
+        gt=0,
+        description="seconds one reconcile may run before /healthz fails, so Kubernetes restarts "
+        "a worker stuck on a call that never returns; above the longest reconcile expected",
+    )
     log_level: str = Field(
         "info", pattern="^(debug|info|warning|error)$", description="debug, info, warning or error"
     )

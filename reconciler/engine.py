@@ -28,14 +28,14 @@ from typing import Any, NamedTuple
 import pygit2
 import structlog
 
-from reconciler import guard, labels
+from reconciler import backoff, guard, labels
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery, NotServed
 from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, managers, stamp
 from reconciler.desired import Desired, desired_state
-from reconciler.errors import ReconcilerError, SourceError
+from reconciler.errors import ApiError, ReconcilerError, SourceError
 from reconciler.health import Phase, assess, worst
 from reconciler.lifecycle import Run, pod_essentials, runs_from
 from reconciler.metrics import Metrics
@@ -75,7 +75,7 @@ UNSETTLED = frozenset({StatusPhase.PROGRESSING, StatusPhase.PENDING})
 
 @dataclass(frozen=True)
 class Trigger:
-    reason: str  # start | poll | commit | webhook | watch | resync
+    reason: str  # start | poll | commit | webhook | watch | resync | retry
     owner: SpecOwner | None = None
 
 
@@ -87,6 +87,10 @@ class EngineOptions:
     apply_concurrency: int = 4
     limits: TenancyLimits | None = None  # the operator's, tightening reconciler.yaml's
     max_fetch_backoff: float = 60.0  # seconds; a failing remote is retried at most this rarely
+    # seconds; a reconcile that raised is retried after 1, 2, 4 ... s, at most this rarely
+    max_retry_backoff: float = 60.0
+    # A namespaced install watches only these namespaces; None watches cluster-wide.
+    watch_namespaces: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -166,6 +170,8 @@ class Engine:
             MANAGED_KINDS,
             f"{labels.MANAGED_SELECTOR},{labels.INSTANCE}={options.instance}",
             self._on_watch,
+            namespaces=options.watch_namespaces,
+            on_kinds=self._on_kinds,
         )
         self.pods = WatchCache(
             client,
@@ -174,6 +180,8 @@ class Engine:
             labels.RUN_HASH,
             self._on_watch,
             keep=pod_essentials,
+            namespaces=options.watch_namespaces,
+            on_kinds=self._on_kinds,
         )
         self.writer = Writer(
             client,
@@ -185,6 +193,13 @@ class Engine:
         self.parse_cache = ParseCache()
         self.state = _State()
         self.reconciles = 0
+        # Heartbeat: when the reconcile running now began (monotonic), None between reconciles.
+        # Liveness fails once it is older than the configured bound (a stuck worker).
+        self.busy_since: float | None = None
+        # Reconciles that raised in a row, and the last one's error type; cleared by a success.
+        self.failures = 0
+        self.last_error: str | None = None
+        self._retry_at = 0.0  # monotonic time before which the worker does not reconcile again
         self._busy = threading.Lock()
         self._pins: dict[SpecOwner, set[str]] = {}
         # Replaced by the leader elector's check when replicas elect one writer.
@@ -197,11 +212,19 @@ class Engine:
         if event.owner is not None and self.ready.is_set():
             self.queue.put(Trigger("watch", event.owner))
 
+    def _on_kinds(self) -> None:
+        # A CRD installed or deleted: specs that waited for it, or used it, are planned again.
+        if self.ready.is_set():
+            self.queue.put(Trigger("resync"))
+
     def trigger(self, reason: str) -> None:
         self.queue.put(Trigger(reason))
 
     def start(self) -> None:
-        """Prime the caches and read the status branch: what the first reconcile starts from."""
+        """Prime the caches and read the status branch: what the first reconcile starts from.
+
+        Raises ApiError when the API server cannot be reached; called again, it goes on.
+        """
         self.cache.start()
         self.pods.start()
         self.book.load()
@@ -215,6 +238,9 @@ class Engine:
     def run_forever(self) -> None:
         self.queue.put(Trigger("start"))
         while not self.stopping.is_set():
+            # After a failed reconcile, events wait in the queue until the backoff has run out.
+            if self.stopping.wait(self._backoff_left()):
+                break
             try:
                 first = self.queue.get(timeout=0.5)
             except queue.Empty:
@@ -249,6 +275,8 @@ class Engine:
         while not self.settled():
             if time.monotonic() > deadline or self.stopping.is_set():
                 return False
+            if self.stopping.wait(min(self._backoff_left(), deadline - time.monotonic())):
+                return False
             try:
                 first = self.queue.get(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
             except queue.Empty:
@@ -256,10 +284,14 @@ class Engine:
             self.reconcile(self._drain(first))
         return True
 
+    def _backoff_left(self) -> float:
+        return max(0.0, self._retry_at - time.monotonic())
+
     def settled(self) -> bool:
         state = self.state
-        if state.head is None and state.source_error is None:
-            return False
+        if state.head is None:
+            # Nothing was ever loaded: settled only in that nothing more will happen on its own.
+            return state.source_error is not None or state.config_error is not None
         statuses = self.book.statuses
         unsettled = {key for key, status in statuses.items() if status.phase in UNSETTLED}
         for key in unsettled:
@@ -279,24 +311,54 @@ class Engine:
     # ------------------------------------------------------------------ reconcile
 
     def reconcile(self, triggers: Iterable[Trigger]) -> None:
+        """Reconcile once; an unexpected error is logged, counted and retried with backoff."""
         if not self.may_write():
             self.stopping.set()
             return
+        self.busy_since = time.monotonic()
+        # A bug met by one reconcile must not end the process: it keeps serving, keeps what it
+        # applied, and tries again with every spec dirty, so nothing the failed attempt had
+        # dirtied is lost.
+        try:
+            self._reconcile(list(triggers))
+        except Exception as exc:
+            self._failed(exc)
+        else:
+            self.failures, self.last_error, self._retry_at = 0, None, 0.0
+        finally:
+            self.busy_since = None
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        wait = backoff.delay(self.failures, base=1.0, cap=self.options.max_retry_backoff)
+        self._retry_at = time.monotonic() + wait
+        self.last_error = type(exc).__name__
+        self.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        log.exception(
+            "reconcile_failed",
+            error=type(exc).__name__,
+            failures=self.failures,
+            retry_in=round(wait, 2),
+        )
+        self.queue.put(Trigger("retry"))
+
+    def _reconcile(self, triggers: list[Trigger]) -> None:
         started = time.perf_counter()
-        triggers = list(triggers)
         structlog.contextvars.clear_contextvars()
         dirty: set[SpecKey] = set()
         reasons = {t.reason for t in triggers}
         # A push or webhook is news: fetch at once. A timer only fetches once any backoff
         # from earlier failures has run out.
         news = bool(reasons & {"start", "commit", "webhook"})
-        if news or (reasons & {"poll", "resync"} and time.monotonic() >= self.state.retry_at):
+        timer = reasons & {"poll", "resync", "retry"}
+        if news or (timer and time.monotonic() >= self.state.retry_at):
             dirty |= self._sync_source()
+        self._follow_kinds(refresh=bool(reasons & {"resync", "retry"}))
         for trigger in triggers:
             if trigger.owner is not None:
                 dirty.add(SpecKey(*trigger.owner))
                 dirty |= self.state.dependents.get(trigger.owner, set())
-        if reasons & {"start", "resync"}:
+        if reasons & {"start", "resync", "retry"}:
             dirty |= self._all_keys()
         # A serving spec's gate shows up in its sources' status too: revisit them together.
         for key in list(dirty):
@@ -304,8 +366,24 @@ class Engine:
         if self.state.head is not None:
             structlog.contextvars.bind_contextvars(commit=self.state.head[:12])
             self._converge(dirty)
+            # A spec may have found a kind installed since: watch it before its objects change.
+            self._follow_kinds(refresh=False)
         self.reconciles += 1
         self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+    def _follow_kinds(self, refresh: bool) -> None:
+        """Watch kinds whose CRD was installed since, stop watching those whose CRD is gone.
+
+        ``refresh`` asks the cluster (one request unless something changed); without it only
+        what discovery learnt meanwhile (a spec that asked for a kind) is acted on.
+        """
+        try:
+            if refresh:
+                self.discovery.refresh()
+            self.cache.sync_kinds()
+            self.pods.sync_kinds()
+        except ApiError as exc:
+            log.warning("discovery_failed", reason=str(exc))
 
     def _all_keys(self) -> set[SpecKey]:
         state = self.state
@@ -323,7 +401,9 @@ class Engine:
             head = str(self.source.fetch())
         except SourceError as exc:
             state.fetch_failures += 1
-            delay = min(self.options.max_fetch_backoff, 2.0**state.fetch_failures)
+            delay = backoff.delay(
+                state.fetch_failures, base=2.0, cap=self.options.max_fetch_backoff, jitter=False
+            )
             state.retry_at = time.monotonic() + delay
             if state.source_error != str(exc):
                 log.warning("source_failed", reason=str(exc), retry_in=delay)

@@ -28,6 +28,12 @@ class Metrics:
             ["verb", "result"],
             registry=r,
         )
+        self.reconcile_errors = Counter(
+            "reconciler_reconcile_errors_total",
+            "Reconciles that raised an unexpected error, by error type; each is retried",
+            ["error"],
+            registry=r,
+        )
         self.api_errors = Counter(
             "reconciler_api_errors_total", "Kubernetes API errors by reason", ["reason"], registry=r
         )

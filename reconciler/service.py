@@ -13,14 +13,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
+from reconciler import backoff
 from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.lease import LeaderElector
 from reconciler.config import Settings
 from reconciler.engine import Engine, EngineOptions
-from reconciler.errors import ConfigError, SourceError
+from reconciler.errors import ApiError, ConfigError, SourceError
 from reconciler.httpserver import ServiceServer
 from reconciler.metrics import Metrics
 from reconciler.source.credentials import Credentials
@@ -99,6 +101,10 @@ class Service:
                 apply_concurrency=settings.cluster.apply_concurrency,
                 limits=settings.tenancy.limits(),
                 max_fetch_backoff=settings.source.interval,
+                max_retry_backoff=min(60.0, settings.service.resync_interval),
+                watch_namespaces=tuple(settings.tenancy.allowed_namespaces or ())
+                if settings.tenancy.namespaced
+                else None,
             ),
             self.metrics,
             verifier=self.verifier,
@@ -122,7 +128,11 @@ class Service:
         port = settings.service.metrics_port
         if port is not None:
             self.server = ServiceServer(
-                port, self.metrics.registry, self.readiness, timeout=settings.service.http_timeout
+                port,
+                self.metrics.registry,
+                self.readiness,
+                liveness=self.liveness,
+                timeout=settings.service.http_timeout,
             )
             if webhook_secret is not None:
                 receiver = WebhookReceiver(
@@ -137,6 +147,8 @@ class Service:
         if local is not None:
             self.watcher = RepositoryWatcher(local, lambda: self.engine.trigger("commit"))
         self._poller: threading.Thread | None = None
+        # Why the engine could not start yet (the API server unreachable), for /readyz.
+        self.start_error: str | None = None
 
     def _configured_status_branch(self) -> str:
         """``statusBranch`` of the repository's reconciler.yaml at the tip, read once at start;
@@ -148,7 +160,18 @@ class Service:
             return "status"
         return read_config(self.source.repo, head).status_branch
 
+    def liveness(self) -> tuple[bool, str]:
+        """Failing once a reconcile has run longer than --stuck-after: restart a stuck worker."""
+        began = self.engine.busy_since
+        bound = self.settings.service.stuck_after
+        if began is not None and time.monotonic() - began > bound:
+            running = time.monotonic() - began
+            return False, f"reconcile stuck: running for {running:.0f}s, over {bound:g}s"
+        return True, "ok"
+
     def readiness(self) -> tuple[bool, str]:
+        if self.start_error is not None:
+            return False, self.start_error
         elector = self.elector
         if elector is not None and not elector.holds():
             if elector.lost.is_set():
@@ -156,8 +179,15 @@ class Service:
             # A standby is Ready, or rolling updates would wait on it forever.
             return True, f"standby; leader: {elector.holder or 'none yet'}"
         state = self.engine.state
+        if state.config_error:
+            return False, f"configuration refused: {state.config_error}"
         if state.source_error:
             return False, f"source unavailable: {state.source_error}"
+        if self.engine.last_error is not None:
+            return False, (
+                f"reconcile failed ({self.engine.last_error}) {self.engine.failures} time(s) "
+                "in a row; retrying"
+            )
         if state.head is None:
             return False, "waiting for the first reconcile"
         return True, f"reconciled {state.head[:12]}"
@@ -173,8 +203,12 @@ class Service:
             else:
                 self.engine.trigger("poll")
 
-    def start(self) -> None:
-        """Everything but the worker loop: caches primed, triggers armed, probes answering."""
+    def start(self, give_up_after: float | None = None) -> None:
+        """Everything but the worker loop: caches primed, triggers armed, probes answering.
+
+        An API server that cannot be reached is retried with backoff while /readyz says why;
+        ``give_up_after`` seconds (default: never) bounds that, then the ApiError is raised.
+        """
         if self.server is not None:
             self.server.start()
         if self.elector is not None:
@@ -183,11 +217,32 @@ class Service:
             while not self.elector.leading.wait(0.5):
                 if self.engine.stopping.is_set():
                     return
-        self.engine.start()
+        if not self._start_engine(give_up_after):
+            return
         if self.watcher is not None:
             self.watcher.start()
         self._poller = threading.Thread(target=self._poll, name="poll", daemon=True)
         self._poller.start()
+
+    def _start_engine(self, give_up_after: float | None) -> bool:
+        """Start the engine, retrying while the API fails; False when stopped meanwhile."""
+        began = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                self.engine.start()
+            except ApiError as exc:
+                failures += 1
+                wait = backoff.delay(failures, base=0.5, cap=30.0)
+                self.start_error = _api_unreachable(self.client.host, exc)
+                log.warning("api_unreachable", reason=str(exc), retry_in=round(wait, 2))
+                if give_up_after is not None and time.monotonic() + wait - began > give_up_after:
+                    raise
+                if self.engine.stopping.wait(wait):
+                    return False
+            else:
+                self.start_error = None
+                return True
 
     def run_forever(self) -> None:
         self.engine.run_forever()
@@ -208,3 +263,14 @@ class Service:
             self.verifier.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
+
+
+def _api_unreachable(host: str, exc: ApiError) -> str:
+    """The /readyz reason: where the API server is (no credentials) and what it answered."""
+    parts = urlsplit(host)
+    where = parts.hostname or host
+    if parts.port is not None:
+        where = f"{where}:{parts.port}"
+    if exc.status == 0:
+        return f"API server unreachable at {where}: {exc.message}"
+    return f"API server at {where} refused the start: {exc}"

@@ -5,6 +5,11 @@ resourceVersion; a 410 Expired relists. Plans read from here, so a reconcile wit
 makes no API request at all. Our own writes are recorded with ``record`` from the server's answer,
 which makes the watch event they cause a no-op instead of another reconcile.
 
+Kinds come and go with their CRDs: ``sync_kinds`` follows a kind discovery has found since (a CRD
+installed after start) and drops one it no longer serves; a 404 on a watch or list asks discovery
+again at once. In a namespaced install each kind is listed and watched in each allowed namespace,
+never cluster-wide.
+
 Objects are held as compact JSON and decoded on each read. As a tree of dicts an object costs
 about 2.5 times its JSON, and at thousands of specs the cache would be the largest thing the
 process holds; a read costs a few microseconds, and callers get fresh dicts they may change.
@@ -14,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from reconciler import backoff
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery, NotServed, Resource
 from reconciler.cluster.inventory import ObjectRef, owner_spec
@@ -62,20 +67,25 @@ class WatchCache:
         on_event: Callable[[WatchEvent], None] = lambda event: None,
         watch_timeout: int = 300,
         keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        namespaces: Iterable[str] | None = None,
+        on_kinds: Callable[[], None] = lambda: None,
     ) -> None:
         self._client = client
         self._discovery = discovery
         self._kinds = tuple(kinds)
         self._selector = selector
         self._on_event = on_event
+        self._on_kinds = on_kinds  # a kind began or ceased to be followed
         self._watch_timeout = watch_timeout
         self._keep = keep  # the fields worth holding; None keeps whole objects
+        # A namespaced install lists and watches each allowed namespace; None: cluster-wide.
+        self._namespaces = None if namespaces is None else tuple(sorted(set(namespaces)))
         self._lock = threading.Lock()
         self._entries: dict[ObjectRef, _Entry] = {}
         self._by_owner: dict[SpecOwner, set[ObjectRef]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._served: list[Resource] = []
+        self._followers: dict[tuple[str, str], _Follower] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -106,7 +116,9 @@ class WatchCache:
 
     @property
     def served_kinds(self) -> list[tuple[str, str]]:
-        return [(r.api_version, r.kind) for r in self._served]
+        """The kinds being followed now."""
+        with self._lock:
+            return list(self._followers)
 
     # ------------------------------------------------------------------ writing
 
@@ -157,32 +169,88 @@ class WatchCache:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """List every served kind (so the first plan sees the cluster), then watch each."""
-        self._served = []
+        """List every served kind (so the first plan sees the cluster), then watch each.
+
+        Called again after a failure (an API server not reachable yet), it goes on with the
+        kinds not followed yet.
+        """
         for api_version, kind in self._kinds:
             try:
-                self._served.append(self._discovery.resource(api_version, kind))
+                self._discovery.resource(api_version, kind)
             except NotServed:
                 log.info("kind_not_served", api_version=api_version, kind=kind)
-        for resource in self._served:
-            version = self._list(resource)
+        self.sync_kinds()
+
+    def sync_kinds(self) -> None:
+        """Follow the kinds discovery now says are served, drop those it says are gone.
+
+        Makes no request of its own unless a kind became served (then it lists that kind).
+        """
+        for api_version, kind in self._kinds:
+            resource = self._discovery.known(api_version, kind)
+            with self._lock:
+                followed = (api_version, kind) in self._followers
+            if resource is not None and not followed:
+                self._begin(resource)
+            elif resource is None and followed:
+                self._end((api_version, kind))
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for follower in self._followers.values():
+                follower.stop.set()
+
+    def _scopes(self, resource: Resource) -> tuple[str | None, ...]:
+        if self._namespaces is None or not resource.namespaced:
+            return (None,)
+        return self._namespaces
+
+    def _begin(self, resource: Resource) -> None:
+        # Every scope is listed before any watch starts: a failed list leaves the kind unfollowed
+        # (and retried by the next sync) instead of half followed.
+        versions = [(scope, self._list(resource, scope)) for scope in self._scopes(resource)]
+        follower = _Follower(resource, threading.Event())
+        with self._lock:
+            self._followers[(resource.api_version, resource.kind)] = follower
+        if self._stop.is_set():
+            follower.stop.set()
+        log.info("kind_watched", api_version=resource.api_version, kind=resource.kind)
+        self._on_kinds()
+        for scope, version in versions:
             thread = threading.Thread(
                 target=self._follow,
-                args=(resource, version),
-                name=f"watch-{resource.plural}",
+                args=(follower, scope, version),
+                name=f"watch-{resource.plural}" + (f"-{scope}" if scope else ""),
                 daemon=True,
             )
             thread.start()
             self._threads.append(thread)
 
-    def stop(self) -> None:
-        self._stop.set()
+    def _end(self, key: tuple[str, str]) -> None:
+        """Stop following a kind the cluster no longer serves and forget its objects.
 
-    def _list(self, resource: Resource) -> str:
+        Their owners hear of it as deletions, so their specs are reconciled (and report the kind
+        as not installed); nothing is deleted in the cluster because of it.
+        """
+        with self._lock:
+            follower = self._followers.pop(key, None)
+            if follower is None:
+                return
+            follower.stop.set()
+            stale = [ref for ref in self._entries if (ref.api_version, ref.kind) == key]
+            removed = [self._remove_locked(ref) for ref in stale]
+        log.warning("kind_unwatched", api_version=key[0], kind=key[1], reason="no longer served")
+        for old in removed:
+            if old is not None:
+                self._on_event(WatchEvent("DELETED", old.decoded()))
+        self._on_kinds()
+
+    def _list(self, resource: Resource, scope: str | None = None) -> str:
         items: list[dict[str, Any]] = []
         query: dict[str, Any] = {"labelSelector": self._selector, "limit": 500}
         while True:
-            page = self._client.request("GET", resource.collection_path(), query=query)
+            page = self._client.request("GET", resource.collection_path(scope), query=query)
             for item in page.get("items", []):
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
@@ -197,6 +265,7 @@ class WatchCache:
                 ref
                 for ref in self._entries
                 if (ref.api_version, ref.kind) == (resource.api_version, resource.kind)
+                and (scope is None or ref.namespace == scope)
                 and ref not in fresh
             ]
             removed = [self._remove_locked(ref) for ref in stale]
@@ -208,31 +277,50 @@ class WatchCache:
                 self._on_event(WatchEvent("DELETED", old.decoded()))
         return str(page.get("metadata", {}).get("resourceVersion", ""))
 
-    def _follow(self, resource: Resource, version: str) -> None:
+    def _follow(self, follower: _Follower, scope: str | None, version: str) -> None:
+        resource = follower.resource
         failures = 0
-        while not self._stop.is_set():
+        while not follower.stop.is_set():
             try:
-                version = self._watch_once(resource, version)
+                version = self._watch_once(follower, scope, version)
                 failures = 0
             except _Expired:
                 log.info("watch_expired", kind=resource.kind)
-                version = self._relist(resource, version)
+                version = self._relist(follower, scope, version)
             except ApiError as exc:
-                failures += 1
-                delay = min(30.0, 0.2 * 2**failures) * random.uniform(0.5, 1.0)
-                log.warning("watch_failed", kind=resource.kind, reason=str(exc), retry_in=delay)
-                if self._stop.wait(delay):
+                if exc.status == 404 and self._gone(follower):
                     return
-                version = self._relist(resource, version)
+                failures += 1
+                wait = backoff.delay(failures, base=0.4, cap=30.0)
+                log.warning("watch_failed", kind=resource.kind, reason=str(exc), retry_in=wait)
+                if follower.stop.wait(wait):
+                    return
+                version = self._relist(follower, scope, version)
 
-    def _relist(self, resource: Resource, version: str) -> str:
+    def _gone(self, follower: _Follower) -> bool:
+        """Whether a 404 meant the kind is no longer served; if so, stop following it."""
+        resource = follower.resource
         try:
-            return self._list(resource)
+            served = self._discovery.recheck(resource.api_version, resource.kind)
         except ApiError as exc:
-            log.warning("relist_failed", kind=resource.kind, reason=str(exc))
+            log.warning("discovery_failed", kind=resource.kind, reason=str(exc))
+            return False
+        if served is not None:
+            return False
+        self._end((resource.api_version, resource.kind))
+        return True
+
+    def _relist(self, follower: _Follower, scope: str | None, version: str) -> str:
+        try:
+            return self._list(follower.resource, scope)
+        except ApiError as exc:
+            if exc.status == 404 and self._gone(follower):
+                return version
+            log.warning("relist_failed", kind=follower.resource.kind, reason=str(exc))
             return version
 
-    def _watch_once(self, resource: Resource, version: str) -> str:
+    def _watch_once(self, follower: _Follower, scope: str | None, version: str) -> str:
+        resource = follower.resource
         query = {
             "watch": "true",
             "labelSelector": self._selector,
@@ -241,9 +329,9 @@ class WatchCache:
             "timeoutSeconds": self._watch_timeout,
         }
         for event in self._client.stream(
-            resource.collection_path(), query, read_timeout=self._watch_timeout + 30
+            resource.collection_path(scope), query, read_timeout=self._watch_timeout + 30
         ):
-            if self._stop.is_set():
+            if follower.stop.is_set():
                 break
             kind = event.get("type")
             obj = event.get("object") or {}
@@ -271,6 +359,14 @@ class WatchCache:
         for thread in self._threads:
             with contextlib.suppress(RuntimeError):
                 thread.join(timeout)
+
+
+@dataclass(frozen=True)
+class _Follower:
+    """One followed kind: a watch per scope (the cluster, or each allowed namespace)."""
+
+    resource: Resource
+    stop: threading.Event
 
 
 class _Expired(Exception):

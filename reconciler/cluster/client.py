@@ -91,6 +91,23 @@ def error_from_response(status: int, body: bytes, retry_after: str | None) -> Ap
     return PermanentApiError(status, reason, message)
 
 
+def _unanswered(exc: BaseException) -> str:
+    """Why a request got no answer (``MaxRetryError: Connection refused``), naming no URL.
+
+    urllib3 puts the request URL in its messages; only the error types and the operating
+    system's reason at the root of the chain are kept.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.strerror:
+            return f"{type(exc).__name__}: {seen.strerror}"
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else seen.__cause__ or seen.__context__
+    return type(exc).__name__
+
+
 class KubeClient:
     """Plain-JSON requests against the API server, with one error vocabulary."""
 
@@ -139,7 +156,7 @@ class KubeClient:
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except (urllib3.exceptions.HTTPError, OSError, k8s.ApiException) as exc:
-            raise TransientApiError(0, "ConnectionError", type(exc).__name__) from exc
+            raise TransientApiError(0, "ConnectionError", _unanswered(exc)) from exc
 
     def request(
         self,

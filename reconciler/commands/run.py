@@ -11,6 +11,7 @@ import threading
 import structlog
 
 from reconciler import config
+from reconciler.errors import ApiError, SourceError
 from reconciler.logging import configure
 from reconciler.service import Service
 
@@ -27,7 +28,11 @@ def run(args: argparse.Namespace) -> int:
     flags = {option.name: getattr(args, option.name, None) for option in config.OPTIONS}
     settings = config.load_settings(flags, os.environ, args.config)
     configure(settings.service.log_level)
-    service = Service(settings)
+    try:
+        service = Service(settings)
+    except SourceError as exc:  # a local repository path that is not a Git repository
+        print(f"reconciler run: {exc}", file=sys.stderr)
+        return 2
 
     def on_signal(signum: int, frame: object) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
@@ -36,12 +41,24 @@ def run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+    once = settings.service.once
     try:
-        service.start()
-        if settings.service.once:
+        try:
+            service.start(give_up_after=settings.service.settle_timeout if once else None)
+        except ApiError as exc:
+            print(f"reconciler run --once: {service.start_error or exc}", file=sys.stderr)
+            return 2
+        if once:
             settled = service.engine.run_until_settled(settings.service.settle_timeout)
+            state = service.engine.state
+            if state.head is None and state.source_error is not None:
+                # Nothing could be read, so nothing was reconciled: an environment error.
+                print(f"reconciler run --once: {state.source_error}", file=sys.stderr)
+                return 2
             if not settled:
-                print("reconciler run --once: specs did not settle in time", file=sys.stderr)
+                failing = service.engine.last_error
+                why = f" (reconcile failing: {failing})" if failing else ""
+                print(f"reconciler run --once: specs did not settle in time{why}", file=sys.stderr)
                 return 1
             return 0
         service.run_forever()

@@ -14,6 +14,7 @@ import pygit2
 
 from reconciler import labels
 from tests.loop.harness import NAMESPACE, serving, training
+from tests.reliability.running import free_port, probe
 from tests.source.remotes import git
 from tests.waiting import wait_for
 
@@ -25,15 +26,22 @@ def deployments(loop) -> set[str]:
 
 
 def test_api_error_bursts_are_retried_until_converged(loop):
+    loop.sandbox.reset_counters()
     loop.sandbox.inject_fault(verb="patch", resource="deployments", status=500, count=3)
     loop.sandbox.inject_fault(verb="patch", resource="services", status=429, retry_after=0, count=3)
-    loop.commit(SPECS)
-    loop.start()
+    head = loop.commit(SPECS)
+    service = loop.start(metrics_port=0)
     for i in range(4):
         loop.wait_phase("ModelDeployment", f"model-{i}", "Ready", timeout=20)
+    loop.reconciled(head)
     assert deployments(loop) == {f"model-{i}" for i in range(4)}
     counters = loop.sandbox.counters()
     assert counters.get("patch deployments", 0) >= 4 + 3
+    # Nothing lost: no deletion, every Service there, the process still live.
+    assert not [key for key in counters if key.startswith("delete")]
+    services = {s.metadata.name for s in loop.core.list_namespaced_service(NAMESPACE).items}
+    assert services == {f"model-{i}" for i in range(4)}
+    assert probe(service, "/healthz")[0] == 200
 
 
 def test_watchdog_applies_a_push_without_waiting_for_the_poll(loop):
@@ -129,7 +137,8 @@ def _push_rebasing(work) -> bool:
 
 def test_killed_mid_apply_restarts_without_duplicates(loop, tmp_path):
     specs = {**SPECS, "training/t.yaml": training("train-t")}
-    loop.commit(specs)
+    head = loop.commit(specs)
+    loop.sandbox.reset_counters()
     loop.sandbox.inject_fault(verb="patch", resource="*", latency=0.3, count=None)
     env = {
         **os.environ,
@@ -147,12 +156,21 @@ def test_killed_mid_apply_restarts_without_duplicates(loop, tmp_path):
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     loop.sandbox.clear_faults()
-    second = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    port = free_port()
+    second = subprocess.Popen(
+        command, env={**env, "RECONCILER_METRICS_PORT": str(port)}, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for(lambda: len(deployments(loop)) == 4, timeout=20, what="converged after restart")
         loop.wait_phase("TrainingJob", "train-t", "Succeeded", timeout=20)
+        loop.reconciled(head)  # the status branch names the commit, killed writer or not
+        for i in range(4):
+            loop.wait_phase("ModelDeployment", f"model-{i}", "Ready")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
     finally:
         second.terminate()
         assert second.wait(15) == 0
     jobs = loop.batch.list_namespaced_job(NAMESPACE, label_selector=labels.RUN_HASH).items
     assert len(jobs) == 1
+    assert not [key for key in loop.sandbox.counters() if key.startswith("delete")]
