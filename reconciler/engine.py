@@ -374,11 +374,13 @@ class Engine:
     def _follow_kinds(self, refresh: bool) -> None:
         """Watch kinds whose CRD was installed since, stop watching those whose CRD is gone.
 
-        ``refresh`` asks the cluster (one request unless something changed); without it only
-        what discovery learnt meanwhile (a spec that asked for a kind) is acted on.
+        ``refresh`` asks the cluster (one request unless something changed) when a kind is not
+        served yet; without it only what discovery learnt meanwhile (a spec that asked for a
+        kind, a 404) is acted on. With every kind served a resync asks nothing: a CRD deleted
+        since shows up as a 404 on its watch, list or apply.
         """
         try:
-            if refresh:
+            if refresh and len(self.cache.served_kinds) < len(MANAGED_KINDS):
                 self.discovery.refresh()
             self.cache.sync_kinds()
             self.pods.sync_kinds()
