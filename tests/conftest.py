@@ -1,6 +1,14 @@
 import pytest
 import structlog
 
+from tests.cluster.fixtures import (  # noqa: F401 - fixtures and hooks every suite shares
+    cluster,
+    pytest_collection_modifyitems,
+    pytest_configure,
+    real_cluster,
+    sandbox_crds,
+)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_logging():

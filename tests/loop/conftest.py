@@ -11,6 +11,6 @@ def sandbox():
 
 
 @pytest.fixture
-def loop(tmp_path, sandbox):
-    with running_loop(tmp_path, sandbox) as running:
+def loop(tmp_path, cluster):
+    with running_loop(tmp_path, cluster) as running:
         yield running

@@ -1,4 +1,4 @@
-"""The whole loop in one test: a sandbox cluster, a bare spec repository, a running Service."""
+"""The whole loop in one test: a cluster, a bare spec repository, a running Service."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import yaml
 from kubernetes import client as k8s
 
 from reconciler import config
-from reconciler.sandbox.core import Sandbox
 from reconciler.service import Service
+from tests.cluster.fixtures import Cluster
 from tests.source.remotes import Remote
 from tests.waiting import wait_for
 
@@ -48,11 +48,12 @@ def _doc(kind: str, name: str, spec: dict[str, Any]) -> str:
 
 
 class Loop:
-    def __init__(self, root: Path, sandbox: Sandbox) -> None:
+    def __init__(self, root: Path, cluster: Cluster) -> None:
         self.root = root
         self.remote = Remote(root / "git")
-        self.sandbox = sandbox
-        self.api = sandbox.api_client()
+        self.cluster = cluster
+        self.sandbox = cluster.sandbox
+        self.api = cluster.api_client()
         self.apps = k8s.AppsV1Api(self.api)
         self.core = k8s.CoreV1Api(self.api)
         self.batch = k8s.BatchV1Api(self.api)
@@ -103,7 +104,7 @@ class Loop:
         flags = {option.name: None for option in config.OPTIONS}
         flags.update(
             repo=str(self.remote.bare),
-            kubeconfig=str(self.sandbox.kubeconfig_path),
+            kubeconfig=str(self.cluster.kubeconfig_path),
             cache_dir=str(self.root / "cache"),
             interval="60",
         )
@@ -142,8 +143,9 @@ class Loop:
 
 
 @contextmanager
-def running_loop(root: Path, sandbox: Sandbox) -> Iterator[Loop]:
-    loop = Loop(root, sandbox)
+def running_loop(root: Path, cluster: Cluster) -> Iterator[Loop]:
+    cluster.namespace(NAMESPACE)
+    loop = Loop(root, cluster)
     try:
         yield loop
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 
 import pygit2
+import pytest
 from kubernetes.client.rest import ApiException
 
 from reconciler import labels
@@ -56,6 +57,7 @@ def test_update_changes_only_the_changed_spec(loop):
     assert loop.status("ModelDeployment", "model-b")["observedCommit"] == first
 
 
+@pytest.mark.sandbox_only("counts requests with the sandbox's counters")
 def test_nothing_to_do_makes_no_api_request_and_no_status_commit(loop):
     loop.commit(SPECS)
     loop.start()

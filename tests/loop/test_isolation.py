@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.loop.harness import NAMESPACE, serving
@@ -24,6 +25,7 @@ def test_invalid_spec_is_reported_with_its_line_and_others_apply(loop):
     assert status["conditions"][0]["reason"] == "InvalidSpec"
 
 
+@pytest.mark.sandbox_only("needs a cluster without KServe's CRD")
 def test_spec_needing_a_missing_crd_fails_clearly_and_others_apply(loop):
     kserve = serving("model-k", runtime="kserve", format="sklearn")
     loop.commit({**SPECS, "models/k.yaml": kserve})

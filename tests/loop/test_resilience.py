@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import pygit2
+import pytest
 
 from reconciler import labels
 from tests.loop.harness import NAMESPACE, serving, training
@@ -25,6 +26,7 @@ def deployments(loop) -> set[str]:
     return {d.metadata.name for d in loop.apps.list_namespaced_deployment(NAMESPACE).items}
 
 
+@pytest.mark.sandbox_only("injects API faults")
 def test_api_error_bursts_are_retried_until_converged(loop):
     loop.sandbox.reset_counters()
     loop.sandbox.inject_fault(verb="patch", resource="deployments", status=500, count=3)
@@ -135,6 +137,7 @@ def _push_rebasing(work) -> bool:
     return True
 
 
+@pytest.mark.sandbox_only("injects API latency")
 def test_killed_mid_apply_restarts_without_duplicates(loop, tmp_path):
     specs = {**SPECS, "training/t.yaml": training("train-t")}
     head = loop.commit(specs)

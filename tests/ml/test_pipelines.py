@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from reconciler import labels
 from tests.loop.harness import NAMESPACE, _doc
 from tests.waiting import wait_for
@@ -94,6 +96,7 @@ def test_unchanged_steps_are_reused_and_changed_ones_rerun_downstream(loop):
     assert counts(loop) == Counter({"prepare": 1, "train": 2, "evaluate": 3})
 
 
+@pytest.mark.sandbox_only("sets job outcomes with scenario rules")
 def test_a_failed_step_stops_everything_downstream(loop):
     loop.sandbox.set_rules({"jobs": [{"match": "churn-train-*", "outcome": "Failed"}]})
     loop.commit({"pipelines/churn.yaml": pipeline()})
@@ -105,6 +108,7 @@ def test_a_failed_step_stops_everything_downstream(loop):
     assert "evaluate" not in step_jobs(loop)
 
 
+@pytest.mark.sandbox_only("sets job durations with scenario rules")
 def test_restart_in_the_middle_of_a_pipeline_resumes_without_duplicates(loop):
     loop.sandbox.set_rules({"jobs": [{"match": "churn-train-*", "duration": 1.0}]})
     loop.commit({"pipelines/churn.yaml": pipeline()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from reconciler import labels
@@ -91,6 +92,7 @@ def test_history_limit_prunes_the_oldest_finished_runs(loop):
     wait_for(lambda: len(runs(loop)) == 1, what="older runs pruned to the history limit")
 
 
+@pytest.mark.sandbox_only("sets metrics with scenario rules")
 def test_gate_met_promotes_and_rolls_out(loop):
     loop.sandbox.set_rules(metrics_rule(0.94))
     loop.commit({"training/t.yaml": train(), "models/m.yaml": serve(0.9)})
@@ -103,6 +105,7 @@ def test_gate_met_promotes_and_rolls_out(loop):
     assert served_uri(loop) == status["model"]["uri"]
 
 
+@pytest.mark.sandbox_only("sets metrics with scenario rules")
 def test_gate_not_met_waits_and_says_why_in_both_statuses(loop):
     loop.sandbox.set_rules(metrics_rule(0.87))
     loop.commit({"training/t.yaml": train(), "models/m.yaml": serve(0.9)})
@@ -126,6 +129,7 @@ def test_gate_not_met_waits_and_says_why_in_both_statuses(loop):
     assert loop.status("TrainingJob", "train-fraud")["runs"][0]["metrics"] == {"accuracy": 0.87}
 
 
+@pytest.mark.sandbox_only("sets outcomes with scenario rules")
 def test_a_newer_run_failing_or_below_the_gate_keeps_the_old_model(loop):
     loop.sandbox.set_rules(metrics_rule(0.95))
     loop.commit({"training/t.yaml": train(lr=0.1), "models/m.yaml": serve(0.9)})
@@ -153,6 +157,7 @@ def test_a_newer_run_failing_or_below_the_gate_keeps_the_old_model(loop):
     assert reasons[1].startswith("run failed")
 
 
+@pytest.mark.sandbox_only("sets the message with scenario rules")
 def test_garbage_termination_message_is_a_note_not_a_crash(loop):
     loop.sandbox.set_rules({"jobs": [{"match": "train-fraud-*", "message": "\u0000{{not json"}]})
     loop.commit({"training/t.yaml": train(), "models/m.yaml": serve(0.9)})
@@ -173,6 +178,7 @@ def test_garbage_termination_message_is_a_note_not_a_crash(loop):
     assert yaml.safe_load(loop.status_files()["repository.yaml"])["sourcePhase"] == "Ready"
 
 
+@pytest.mark.sandbox_only("sets metrics with scenario rules")
 def test_a_run_no_longer_served_is_released_to_history_pruning(loop):
     loop.sandbox.set_rules(metrics_rule(0.95))
     loop.commit({"training/t.yaml": train(lr=0.1, history=1), "models/m.yaml": serve(0.9)})
