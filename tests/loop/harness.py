@@ -13,6 +13,7 @@ import yaml
 from kubernetes import client as k8s
 
 from reconciler import config
+from reconciler.sandbox.core import Sandbox
 from reconciler.service import Service
 from tests.cluster.fixtures import Cluster
 from tests.source.remotes import Remote
@@ -48,7 +49,9 @@ def _doc(kind: str, name: str, spec: dict[str, Any]) -> str:
 
 
 class Loop:
-    def __init__(self, root: Path, cluster: Cluster) -> None:
+    def __init__(self, root: Path, cluster: Cluster | Sandbox) -> None:
+        if isinstance(cluster, Sandbox):
+            cluster = Cluster("sandbox", cluster.kubeconfig_path, cluster)
         self.root = root
         self.remote = Remote(root / "git")
         self.cluster = cluster
@@ -143,10 +146,10 @@ class Loop:
 
 
 @contextmanager
-def running_loop(root: Path, cluster: Cluster) -> Iterator[Loop]:
-    cluster.namespace(NAMESPACE)
+def running_loop(root: Path, cluster: Cluster | Sandbox) -> Iterator[Loop]:
     loop = Loop(root, cluster)
     try:
+        loop.cluster.namespace(NAMESPACE)
         yield loop
     finally:
         loop.stop()
