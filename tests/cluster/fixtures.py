@@ -36,6 +36,7 @@ class Cluster:
         self.sandbox = sandbox
         """The sandbox's controls (faults, counters, rules); None on the real control plane."""
         self._clients: list[Any] = []
+        self._made: list[str] = []
 
     @property
     def real(self) -> bool:
@@ -49,23 +50,32 @@ class Cluster:
         return api
 
     def namespace(self, name: str | None = None) -> str:
-        """A namespace for this test alone: ``name`` (deleted first if an earlier test left it)
-        or a new unique one. On the real control plane it is ready for pods when this returns."""
-        name = name or f"t-{secrets.token_hex(4)}"
+        """A namespace for this test alone, deleted when the test ends: a new unique one, or
+        ``name`` (deleted first if an earlier test left it). On the real control plane it is
+        ready for pods when this returns."""
         api = self.api_client()
         core = k8s.CoreV1Api(api)
-        if not _gone(core, name):
+        if name is None:
+            name = f"t-{secrets.token_hex(4)}"
+        elif not _gone(core, name):
             if self.real:
                 _empty(api, name)
             core.delete_namespace(name)
             wait_for(lambda: _gone(core, name), 60, 0.1, what=f"namespace {name} deleted")
         core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+        self._made.append(name)
         if self.real:
             # Pods are refused until the service-account controller has made "default".
             wait_for(lambda: not _no_account(core, name), 30, 0.05, what=f"{name}'s ServiceAccount")
         return name
 
     def close(self) -> None:
+        if self.real and self._made:
+            # Without waiting: the namespace controller takes 5 s or more to empty one, and
+            # nothing later looks at it (a later test's namespace has another name).
+            core = k8s.CoreV1Api(self.api_client())
+            for name in self._made:
+                core.delete_namespace(name, propagation_policy="Background")
         for api in self._clients:
             api.close()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,40 +20,51 @@ from tests.cluster.fixtures import Cluster
 from tests.source.remotes import Remote
 from tests.waiting import wait_for
 
-NAMESPACE = "ml"
+
+@dataclass(frozen=True)
+class Document:
+    """A spec document without its namespace: the loop that commits it names the namespace, so
+    module-level specs serve every test, each in a namespace of its own."""
+
+    kind: str
+    name: str
+    spec: dict[str, Any]
+
+    def yaml(self, namespace: str) -> str:
+        document = {
+            "apiVersion": "mlops/v1alpha1",
+            "kind": self.kind,
+            "metadata": {"name": self.name, "namespace": namespace},
+            "spec": self.spec,
+        }
+        return yaml.safe_dump(document, sort_keys=False)
 
 
-def serving(name: str, replicas: int = 1, uri: str = "s3://models/m/1", **spec: Any) -> str:
+def serving(name: str, replicas: int = 1, uri: str = "s3://models/m/1", **spec: Any) -> Document:
     body = {
         "model": {"uri": uri},
         "image": "ghcr.io/acme/server:1.0",
         "replicas": replicas,
         **spec,
     }
-    return _doc("ModelDeployment", name, body)
+    return Document("ModelDeployment", name, body)
 
 
-def training(name: str, **spec: Any) -> str:
-    return _doc("TrainingJob", name, {"image": "ghcr.io/acme/train:1.0", **spec})
-
-
-def _doc(kind: str, name: str, spec: dict[str, Any]) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "mlops/v1alpha1",
-            "kind": kind,
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": spec,
-        },
-        sort_keys=False,
-    )
+def training(name: str, **spec: Any) -> Document:
+    return Document("TrainingJob", name, {"image": "ghcr.io/acme/train:1.0", **spec})
 
 
 class Loop:
-    def __init__(self, root: Path, cluster: Cluster | Sandbox) -> None:
+    def __init__(
+        self, root: Path, cluster: Cluster | Sandbox, namespace: str | None = None
+    ) -> None:
+        """``namespace``: one that exists or that the reconciler makes; by default a fresh one
+        made for this loop alone."""
         if isinstance(cluster, Sandbox):
             cluster = Cluster("sandbox", cluster.kubeconfig_path, cluster)
         self.root = root
+        self.namespace = namespace or cluster.namespace()
+        """Where this loop's specs go: ``Document`` files are committed into it."""
         self.remote = Remote(root / "git")
         self.cluster = cluster
         self.sandbox = cluster.sandbox
@@ -65,8 +77,19 @@ class Loop:
 
     # ------------------------------------------------------------------ git
 
-    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
-        return self.remote.commit(files, message)
+    def commit(
+        self,
+        files: Mapping[str, str | Document | None],
+        message: str = "change",
+        branch: str = "main",
+    ) -> str:
+        return self.remote.commit(
+            {path: self.text(file) for path, file in files.items()}, message, branch
+        )
+
+    def text(self, file: str | Document | None) -> str | None:
+        """A file's content, a ``Document`` placed in this loop's namespace."""
+        return file.yaml(self.namespace) if isinstance(file, Document) else file
 
     def status_files(self) -> dict[str, bytes]:
         repo = pygit2.Repository(str(self.remote.bare))
@@ -91,7 +114,7 @@ class Loop:
         return 0 if ref is None else sum(1 for _ in repo.walk(ref.target))
 
     def status(self, kind: str, name: str) -> dict[str, Any] | None:
-        raw = self.status_files().get(f"{NAMESPACE}/{kind.lower()}/{name}.yaml")
+        raw = self.status_files().get(f"{self.namespace}/{kind.lower()}/{name}.yaml")
         return None if raw is None else yaml.safe_load(raw)
 
     def wait_phase(self, kind: str, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
@@ -146,10 +169,11 @@ class Loop:
 
 
 @contextmanager
-def running_loop(root: Path, cluster: Cluster | Sandbox) -> Iterator[Loop]:
-    loop = Loop(root, cluster)
+def running_loop(
+    root: Path, cluster: Cluster | Sandbox, namespace: str | None = None
+) -> Iterator[Loop]:
+    loop = Loop(root, cluster, namespace)
     try:
-        loop.cluster.namespace(NAMESPACE)
         yield loop
     finally:
         loop.stop()

@@ -10,7 +10,7 @@ from kubernetes.client.rest import ApiException
 
 from reconciler import labels
 from reconciler.cluster.inventory import ObjectRef
-from tests.loop.harness import NAMESPACE, serving, training
+from tests.loop.harness import serving, training
 from tests.waiting import wait_for
 
 SPECS = {
@@ -25,11 +25,11 @@ def test_create_applies_objects_and_writes_status(loop):
     head = loop.commit(SPECS)
     loop.start()
     status = loop.wait_phase("ModelDeployment", "model-a", "Ready")
-    deployment = loop.apps.read_namespaced_deployment("model-a", NAMESPACE)
+    deployment = loop.apps.read_namespaced_deployment("model-a", loop.namespace)
     assert deployment.metadata.labels[labels.MANAGED_BY] == "reconciler"
     assert deployment.metadata.annotations[labels.SOURCE_COMMIT] == head
     assert deployment.spec.replicas == 2
-    assert loop.core.read_namespaced_service("model-a", NAMESPACE).spec.ports[0].port == 80
+    assert loop.core.read_namespaced_service("model-a", loop.namespace).spec.ports[0].port == 80
     assert status["observedCommit"] == head
     assert status["replicas"] == {"desired": 2, "ready": 2}
     assert {r["kind"] for r in status["resources"]} == {"Deployment", "Service"}
@@ -45,11 +45,11 @@ def test_update_changes_only_the_changed_spec(loop):
     loop.wait_phase("ModelDeployment", "model-b", "Ready")
     second = loop.commit({"models/a.yaml": serving("model-a", replicas=3)})
     wait_for(
-        lambda: loop.apps.read_namespaced_deployment("model-a", NAMESPACE).spec.replicas == 3,
+        lambda: loop.apps.read_namespaced_deployment("model-a", loop.namespace).spec.replicas == 3,
         what="replicas 3",
     )
-    a = loop.apps.read_namespaced_deployment("model-a", NAMESPACE)
-    b = loop.apps.read_namespaced_deployment("model-b", NAMESPACE)
+    a = loop.apps.read_namespaced_deployment("model-a", loop.namespace)
+    b = loop.apps.read_namespaced_deployment("model-b", loop.namespace)
     assert a.metadata.annotations[labels.SOURCE_COMMIT] == second
     # model-b did not change in the second commit: its objects keep the first commit.
     assert b.metadata.annotations[labels.SOURCE_COMMIT] == first
@@ -82,10 +82,10 @@ def test_hand_drift_is_reverted_and_reported(loop):
     loop.start()
     loop.wait_phase("ModelDeployment", "model-a", "Ready")
     loop.apps.patch_namespaced_deployment_scale(
-        "model-a", NAMESPACE, {"spec": {"replicas": 5}}, field_manager="kubectl-scale"
+        "model-a", loop.namespace, {"spec": {"replicas": 5}}, field_manager="kubectl-scale"
     )
     wait_for(
-        lambda: loop.apps.read_namespaced_deployment("model-a", NAMESPACE).spec.replicas == 2,
+        lambda: loop.apps.read_namespaced_deployment("model-a", loop.namespace).spec.replicas == 2,
         timeout=5,
         what="drift reverted",
     )
@@ -104,14 +104,14 @@ def test_removed_spec_is_pruned_with_its_status_file(loop):
 
     def gone() -> bool:
         try:
-            loop.apps.read_namespaced_deployment("model-c", NAMESPACE)
+            loop.apps.read_namespaced_deployment("model-c", loop.namespace)
         except ApiException as exc:
             return exc.status == 404
         return False
 
     wait_for(gone, what="model-c pruned")
     wait_for(lambda: loop.status("ModelDeployment", "model-c") is None, what="status removed")
-    assert loop.apps.read_namespaced_deployment("model-a", NAMESPACE)
+    assert loop.apps.read_namespaced_deployment("model-a", loop.namespace)
 
 
 def test_status_branch_named_in_reconciler_yaml(loop):
@@ -134,7 +134,7 @@ def test_the_resync_timer_replans_a_spec_whose_objects_changed(loop):
     engine = service.engine
     cached = next(
         obj
-        for obj in engine.cache.owned_by(("ModelDeployment", NAMESPACE, "model-b"))
+        for obj in engine.cache.owned_by(("ModelDeployment", loop.namespace, "model-b"))
         if obj["kind"] == "Deployment"
     )
     stale = {**cached, "spec": {**cached["spec"], "replicas": 9}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.loop.harness import NAMESPACE, serving
+from tests.loop.harness import serving
 from tests.waiting import wait_for
 
 SPECS = {
@@ -15,7 +15,7 @@ SPECS = {
 
 
 def test_invalid_spec_is_reported_with_its_line_and_others_apply(loop):
-    broken = serving("model-bad").replace("replicas: 1", "replicas: 1\n  replicaz: 2")
+    broken = loop.text(serving("model-bad")).replace("replicas: 1", "replicas: 1\n  replicaz: 2")
     loop.commit({**SPECS, "models/bad.yaml": broken})
     loop.start()
     loop.wait_phase("ModelDeployment", "model-a", "Ready")
@@ -52,7 +52,7 @@ def test_a_commit_deleting_every_spec_is_held_by_the_guard(loop):
     assert repository["held"] is True
     assert "would delete 4 of 4 managed objects" in repository["reason"]
     assert "--max-prune-fraction" in repository["reason"]
-    names = {d.metadata.name for d in loop.apps.list_namespaced_deployment(NAMESPACE).items}
+    names = {d.metadata.name for d in loop.apps.list_namespaced_deployment(loop.namespace).items}
     assert names == {"model-a", "model-b"}
     # The specs' last status stays while their objects run.
     assert loop.status("ModelDeployment", "model-a")["phase"] == "Ready"
@@ -65,6 +65,6 @@ def test_a_file_that_stops_parsing_keeps_its_objects(loop):
     head = loop.commit({"models/c.yaml": "apiVersion: mlops/v1alpha1\nkind: [unclosed\n"})
     loop.reconciled(head)
     loop.idle()
-    assert loop.apps.read_namespaced_deployment("model-c", NAMESPACE)
+    assert loop.apps.read_namespaced_deployment("model-c", loop.namespace)
     repository = yaml.safe_load(loop.status_files()["repository.yaml"])
     assert [f["file"] for f in repository["unparsableFiles"]] == ["models/c.yaml"]

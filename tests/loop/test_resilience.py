@@ -14,7 +14,7 @@ import pygit2
 import pytest
 
 from reconciler import labels
-from tests.loop.harness import NAMESPACE, serving, training
+from tests.loop.harness import serving, training
 from tests.reliability.running import free_port, probe
 from tests.source.remotes import git
 from tests.waiting import wait_for
@@ -23,7 +23,7 @@ SPECS = {f"models/m{i}.yaml": serving(f"model-{i}") for i in range(4)}
 
 
 def deployments(loop) -> set[str]:
-    return {d.metadata.name for d in loop.apps.list_namespaced_deployment(NAMESPACE).items}
+    return {d.metadata.name for d in loop.apps.list_namespaced_deployment(loop.namespace).items}
 
 
 @pytest.mark.sandbox_only("injects API faults")
@@ -41,7 +41,7 @@ def test_api_error_bursts_are_retried_until_converged(loop):
     assert counters.get("patch deployments", 0) >= 4 + 3
     # Nothing lost: no deletion, every Service there, the process still live.
     assert not [key for key in counters if key.startswith("delete")]
-    services = {s.metadata.name for s in loop.core.list_namespaced_service(NAMESPACE).items}
+    services = {s.metadata.name for s in loop.core.list_namespaced_service(loop.namespace).items}
     assert services == {f"model-{i}" for i in range(4)}
     assert probe(service, "/healthz")[0] == 200
 
@@ -174,6 +174,6 @@ def test_killed_mid_apply_restarts_without_duplicates(loop, tmp_path):
     finally:
         second.terminate()
         assert second.wait(15) == 0
-    jobs = loop.batch.list_namespaced_job(NAMESPACE, label_selector=labels.RUN_HASH).items
+    jobs = loop.batch.list_namespaced_job(loop.namespace, label_selector=labels.RUN_HASH).items
     assert len(jobs) == 1
     assert not [key for key in loop.sandbox.counters() if key.startswith("delete")]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client as k8s
 
-from tests.loop.harness import NAMESPACE, _doc
+from tests.loop.harness import Document
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 
@@ -19,7 +19,7 @@ def sandbox_crds():
     return CRDS
 
 
-def canary_spec(name: str, runtime: str) -> str:
+def canary_spec(name: str, runtime: str) -> Document:
     spec = {
         "model": {"uri": "s3://models/stable/"},
         "runtime": runtime,
@@ -29,7 +29,7 @@ def canary_spec(name: str, runtime: str) -> str:
     }
     if runtime == "deployment":
         spec["image"] = "ghcr.io/acme/server:1.0"
-    return _doc("ModelDeployment", name, spec)
+    return Document("ModelDeployment", name, spec)
 
 
 def reported(status: dict) -> tuple:
@@ -45,8 +45,8 @@ def test_deployment_canary_splits_replicas_behind_one_service(loop):
     loop.start()
     status = loop.wait_phase("ModelDeployment", "canary-d", "Ready")
     apps = loop.apps
-    assert apps.read_namespaced_deployment("canary-d", NAMESPACE).spec.replicas == 3
-    assert apps.read_namespaced_deployment("canary-d-canary", NAMESPACE).spec.replicas == 1
+    assert apps.read_namespaced_deployment("canary-d", loop.namespace).spec.replicas == 3
+    assert apps.read_namespaced_deployment("canary-d-canary", loop.namespace).spec.replicas == 1
     assert reported(status) == ("s3://models/stable/", "s3://models/candidate/", 25)
 
 
@@ -55,7 +55,7 @@ def test_kserve_canary_sets_canary_traffic_percent(loop):
     loop.start()
     status = loop.wait_phase("ModelDeployment", "canary-k", "Ready")
     isvc = k8s.CustomObjectsApi(loop.api).get_namespaced_custom_object(
-        "serving.kserve.io", "v1beta1", NAMESPACE, "inferenceservices", "canary-k"
+        "serving.kserve.io", "v1beta1", loop.namespace, "inferenceservices", "canary-k"
     )
     assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 25
     assert reported(status) == ("s3://models/stable/", "s3://models/candidate/", 25)
@@ -67,7 +67,7 @@ def test_seldon_canary_splits_traffic_between_predictors(loop):
     loop.start()
     status = loop.wait_phase("ModelDeployment", "canary-s", "Ready")
     deployment = k8s.CustomObjectsApi(loop.api).get_namespaced_custom_object(
-        "machinelearning.seldon.io", "v1", NAMESPACE, "seldondeployments", "canary-s"
+        "machinelearning.seldon.io", "v1", loop.namespace, "seldondeployments", "canary-s"
     )
     traffic = {p["name"]: p["traffic"] for p in deployment["spec"]["predictors"]}
     assert traffic == {"default": 75, "canary": 25}

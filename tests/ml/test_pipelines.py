@@ -7,13 +7,13 @@ from collections import Counter
 import pytest
 
 from reconciler import labels
-from tests.loop.harness import NAMESPACE, _doc
+from tests.loop.harness import Document
 from tests.waiting import wait_for
 
 
-def pipeline(evaluate_args: tuple[str, ...] = (), train_args: tuple[str, ...] = ()) -> str:
+def pipeline(evaluate_args: tuple[str, ...] = (), train_args: tuple[str, ...] = ()) -> Document:
     image = "ghcr.io/acme/churn:1.0"
-    return _doc(
+    return Document(
         "Pipeline",
         "churn",
         {
@@ -38,7 +38,7 @@ def pipeline(evaluate_args: tuple[str, ...] = (), train_args: tuple[str, ...] = 
 
 
 def step_jobs(loop) -> dict[str, list[str]]:
-    jobs = loop.batch.list_namespaced_job(NAMESPACE, label_selector=labels.PIPELINE_STEP).items
+    jobs = loop.batch.list_namespaced_job(loop.namespace, label_selector=labels.PIPELINE_STEP).items
     found: dict[str, list[str]] = {}
     for job in jobs:
         found.setdefault(job.metadata.labels[labels.PIPELINE_STEP], []).append(job.metadata.name)
@@ -67,13 +67,13 @@ def test_steps_run_in_order_and_pass_outputs_downstream(loop):
     status = succeeded(loop)
     assert [s["name"] for s in status["steps"]] == ["prepare", "train", "evaluate"]
     runs = {s["name"]: s["run"] for s in status["steps"]}
-    job = loop.batch.read_namespaced_job(runs["evaluate"], NAMESPACE)
+    job = loop.batch.read_namespaced_job(runs["evaluate"], loop.namespace)
     env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}
     assert env["INPUT_TRAIN_MODEL"] == f"s3://m/{runs['train']}/model.bin"
     assert env["INPUT_PREPARE_DATA"] == f"s3://d/{runs['prepare']}/"
     # Each step started only after its upstream finished.
-    prepare = loop.batch.read_namespaced_job(runs["prepare"], NAMESPACE)
-    train = loop.batch.read_namespaced_job(runs["train"], NAMESPACE)
+    prepare = loop.batch.read_namespaced_job(runs["prepare"], loop.namespace)
+    train = loop.batch.read_namespaced_job(runs["train"], loop.namespace)
     assert prepare.status.completion_time <= train.metadata.creation_timestamp
 
 

@@ -6,13 +6,13 @@ import pytest
 import yaml
 
 from reconciler import labels
-from tests.loop.harness import NAMESPACE, _doc, training
+from tests.loop.harness import Document, training
 from tests.waiting import wait_for
 
 OUTPUT = "s3://ml-models/fraud/{run}/model.joblib"
 
 
-def train(lr: float = 0.1, history: int = 3) -> str:
+def train(lr: float = 0.1, history: int = 3) -> Document:
     return training(
         "train-fraud",
         hyperparameters={"lr": lr},
@@ -21,8 +21,8 @@ def train(lr: float = 0.1, history: int = 3) -> str:
     )
 
 
-def serve(gate: float = 0.9) -> str:
-    return _doc(
+def serve(gate: float = 0.9) -> Document:
+    return Document(
         "ModelDeployment",
         "fraud-detector",
         {
@@ -35,12 +35,12 @@ def serve(gate: float = 0.9) -> str:
 
 
 def runs(loop) -> list[str]:
-    jobs = loop.batch.list_namespaced_job(NAMESPACE, label_selector=labels.RUN_HASH).items
+    jobs = loop.batch.list_namespaced_job(loop.namespace, label_selector=labels.RUN_HASH).items
     return sorted(job.metadata.name for job in jobs)
 
 
 def served_uri(loop) -> str:
-    deployment = loop.apps.read_namespaced_deployment("fraud-detector", NAMESPACE)
+    deployment = loop.apps.read_namespaced_deployment("fraud-detector", loop.namespace)
     env = deployment.spec.template.spec.containers[0].env
     return next(item.value for item in env if item.name == "MODEL_URI")
 

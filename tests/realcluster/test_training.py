@@ -6,23 +6,23 @@ from __future__ import annotations
 
 import json
 
-from tests.loop.harness import NAMESPACE, _doc, training
+from tests.loop.harness import Document, training
 
 OUTPUT = "s3://ml-models/fraud/{run}/model.joblib"
 
 
-def train(**env: str) -> str:
+def train(**env: str) -> Document:
     return training("train-fraud", output={"uri": OUTPUT}, env=env)
 
 
-def serve(gate: float) -> str:
+def serve(gate: float) -> Document:
     spec = {
         "model": {"fromTraining": {"name": "train-fraud"}},
         "image": "ghcr.io/acme/server:1.0",
         "replicas": 1,
         "promotion": {"metrics": {"accuracy": gate}},
     }
-    return _doc("ModelDeployment", "fraud-detector", spec)
+    return Document("ModelDeployment", "fraud-detector", spec)
 
 
 def test_a_run_meeting_the_gate_is_promoted_and_rolled_out(loop):
@@ -35,7 +35,7 @@ def test_a_run_meeting_the_gate_is_promoted_and_rolled_out(loop):
     run = loop.status("TrainingJob", "train-fraud")["currentRun"]
     assert status["model"]["run"] == run
     assert status["model"]["metrics"] == {"accuracy": 0.94}
-    deployment = loop.apps.read_namespaced_deployment("fraud-detector", NAMESPACE)
+    deployment = loop.apps.read_namespaced_deployment("fraud-detector", loop.namespace)
     env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
     assert env["MODEL_URI"] == f"s3://ml-models/fraud/{run}/model.joblib"
 

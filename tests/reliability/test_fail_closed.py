@@ -48,7 +48,7 @@ SPECS = {
 def loop(tmp_path) -> Iterator[Loop]:
     with (
         running_sandbox(deployment_delay=0.05) as sandbox,
-        running_loop(tmp_path, sandbox) as running,
+        running_loop(tmp_path, sandbox, "ml") as running,
     ):
         yield running
 

@@ -21,7 +21,7 @@ from kubernetes import client as k8s
 from reconciler.cluster.client import Connection, KubeClient, api_client_for
 from reconciler.service import Service
 from tests.loop.conftest import loop, sandbox  # noqa: F401 - the loop tests' fixtures
-from tests.loop.harness import NAMESPACE, Loop, serving
+from tests.loop.harness import Loop, serving
 from tests.reliability.running import free_port, in_background, probe
 from tests.waiting import wait_for
 
@@ -30,7 +30,7 @@ NAMES = {f"model-{i}" for i in range(3)}
 
 
 def deployments(loop: Loop) -> set[str]:  # noqa: F811
-    return {d.metadata.name for d in loop.apps.list_namespaced_deployment(NAMESPACE).items}
+    return {d.metadata.name for d in loop.apps.list_namespaced_deployment(loop.namespace).items}
 
 
 def deletions(loop: Loop) -> dict[str, int]:  # noqa: F811
@@ -155,7 +155,8 @@ WATCHED = ("deployments", "services", "horizontalpodautoscalers", "jobs", "pods"
 
 def test_namespaced_install_lists_and_watches_only_its_namespaces(loop):  # noqa: F811
     head = loop.commit(SPECS)
-    settings = loop.settings(namespaced=True, allowed_namespaces="ml,other")
+    other = loop.cluster.namespace()
+    settings = loop.settings(namespaced=True, allowed_namespaces=f"{loop.namespace},{other}")
     client = RecordingClient(Connection(kubeconfig=settings.cluster.kubeconfig))
     with in_background(Service(settings, client=client)):
         assert_consistent(loop, head, NAMES)
@@ -164,7 +165,7 @@ def test_namespaced_install_lists_and_watches_only_its_namespaces(loop):  # noqa
     assert collections == {
         (verb, f"{prefix}/namespaces/{namespace}/{plural}")
         for verb in ("GET", "WATCH")
-        for namespace in ("ml", "other")
+        for namespace in (loop.namespace, other)
         for prefix, plural in (
             ("/apis/apps/v1", "deployments"),
             ("/api/v1", "services"),
@@ -186,7 +187,7 @@ def test_watches_expired_or_dropped_mid_run_lose_nothing(loop, fault):  # noqa: 
     # Something changes after the deployments' last event, so compaction leaves their watch
     # behind the log.
     loop.core.create_namespaced_config_map(
-        NAMESPACE, k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="unrelated"))
+        loop.namespace, k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="unrelated"))
     )
     if fault == "dropped":
         # Every watch that reconnects is cut twice more before one holds.
@@ -197,13 +198,14 @@ def test_watches_expired_or_dropped_mid_run_lose_nothing(loop, fault):  # noqa: 
         lambda: loop.sandbox.counters().get("watch deployments", 0) >= 1,
         what="the deployment watch started again",
     )
-    before = loop.apps.read_namespaced_deployment("model-1", NAMESPACE).metadata.uid
+    before = loop.apps.read_namespaced_deployment("model-1", loop.namespace).metadata.uid
     # A hand deletion after the fault is seen, and repaired, only through a working watch.
-    loop.apps.delete_namespaced_deployment("model-1", NAMESPACE)
+    loop.apps.delete_namespaced_deployment("model-1", loop.namespace)
     wait_for(
         lambda: (
             "model-1" in deployments(loop)
-            and loop.apps.read_namespaced_deployment("model-1", NAMESPACE).metadata.uid != before
+            and loop.apps.read_namespaced_deployment("model-1", loop.namespace).metadata.uid
+            != before
         ),
         timeout=20,
         what="the deleted deployment restored",

@@ -16,7 +16,7 @@ from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery
 from reconciler.sandbox.testing import running_sandbox
 from tests.loop.conftest import loop, sandbox  # noqa: F401 - the loop tests' fixtures
-from tests.loop.harness import NAMESPACE, serving, training
+from tests.loop.harness import serving, training
 from tests.waiting import wait_for
 
 CRDS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
@@ -76,9 +76,9 @@ def test_crd_installed_after_start_is_watched_and_one_deleted_is_dropped(loop, r
     wait_for(lambda: RAYJOB not in service.engine.cache.served_kinds, what="RayJobs unwatched")
     # Nothing was deleted because a kind disappeared: the other spec's objects are untouched.
     assert deletions(loop.sandbox.counters()) == {"delete customresourcedefinitions": 1}
-    assert [d.metadata.name for d in loop.apps.list_namespaced_deployment(NAMESPACE).items] == [
-        "web"
-    ]
+    assert [
+        d.metadata.name for d in loop.apps.list_namespaced_deployment(loop.namespace).items
+    ] == ["web"]
     loop.wait_phase("ModelDeployment", "web", "Ready")
 
 

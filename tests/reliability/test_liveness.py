@@ -9,13 +9,13 @@ from reconciler.sandbox.core import Sandbox
 from reconciler.service import Service
 from tests.cluster.fixtures import Cluster
 from tests.loop.conftest import loop, sandbox  # noqa: F401 - the loop tests' fixtures
-from tests.loop.harness import NAMESPACE, Loop, serving
+from tests.loop.harness import Loop, serving
 from tests.reliability.running import free_port, in_background, probe
 from tests.waiting import wait_for
 
 
 def replicas(loop: Loop, name: str) -> int:  # noqa: F811
-    return loop.apps.read_namespaced_deployment(name, NAMESPACE).spec.replicas
+    return loop.apps.read_namespaced_deployment(name, loop.namespace).spec.replicas
 
 
 @pytest.mark.sandbox_only("injects API latency")
@@ -44,7 +44,7 @@ def test_unreachable_api_server_at_start_is_retried_while_readyz_says_why(tmp_pa
     cluster = Sandbox(port=port, tls=False, deployment_delay=0.05)
     cluster.write_kubeconfig(tmp_path / "kubeconfig")
     assert cluster.kubeconfig_path is not None
-    late = Loop(tmp_path, Cluster("sandbox", cluster.kubeconfig_path, cluster))
+    late = Loop(tmp_path, Cluster("sandbox", cluster.kubeconfig_path, cluster), "ml")
     late.commit({"models/m.yaml": serving("model-0")})
     service = Service(late.settings(metrics_port=0))
     try:
@@ -78,7 +78,7 @@ def test_readyz_says_why_the_repository_configuration_is_refused(loop):  # noqa:
     loop.commit({"models/m.yaml": serving("model-0")})
     service = loop.start(metrics_port=0)
     loop.wait_phase("ModelDeployment", "model-0", "Ready")
-    head = loop.commit({"reconciler.yaml": yaml.safe_dump({"allowedNamespace": ["ml"]})})
+    head = loop.commit({"reconciler.yaml": yaml.safe_dump({"allowedNamespace": [loop.namespace]})})
     _, body = wait_for(
         lambda: (found := probe(service, "/readyz"))[0] == 503 and found,
         what="/readyz refusing the configuration",

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from reconciler.cli import main
 from reconciler.sandbox.testing import running_sandbox
-from tests.loop.harness import NAMESPACE, Loop, running_loop, serving
+from tests.loop.harness import Loop, running_loop, serving
 from tests.waiting import wait_for
 
 NAME = "fraud-api"
@@ -33,17 +33,17 @@ def loop(tmp_path) -> Iterator[Loop]:
 
 
 def _db_url(loop: Loop) -> str | None:
-    deployment = loop.apps.read_namespaced_deployment(NAME, NAMESPACE)
+    deployment = loop.apps.read_namespaced_deployment(NAME, loop.namespace)
     env = deployment.spec.template.spec.containers[0].env or []
     return next((item.value for item in env if item.name == "DB_URL"), None)
 
 
 def _edit_by_hand(loop: Loop) -> None:
-    deployment = loop.apps.read_namespaced_deployment(NAME, NAMESPACE)
+    deployment = loop.apps.read_namespaced_deployment(NAME, loop.namespace)
     for item in deployment.spec.template.spec.containers[0].env:
         if item.name == "DB_URL":
             item.value = BY_HAND
-    loop.apps.replace_namespaced_deployment(NAME, NAMESPACE, deployment)
+    loop.apps.replace_namespaced_deployment(NAME, loop.namespace, deployment)
 
 
 def _everything_on_the_remote(bare: str) -> Iterator[bytes]:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from reconciler.sandbox.testing import running_sandbox
-from tests.loop.harness import NAMESPACE, Loop, running_loop, serving
+from tests.loop.harness import Loop, running_loop, serving
 from tests.waiting import wait_for
 
 SPEC = {"models/web.yaml": serving("web")}
@@ -57,7 +57,7 @@ def branches(loop: Loop) -> set[str]:
 
 def applied(loop: Loop) -> None:
     wait_for(
-        lambda: [d for d in loop.apps.list_namespaced_deployment(NAMESPACE).items],
+        lambda: [d for d in loop.apps.list_namespaced_deployment(loop.namespace).items],
         what="the spec applied",
     )
     loop.idle()
@@ -87,7 +87,7 @@ def test_the_spec_branch_is_refused_and_the_loop_does_not_spin(loop: Loop) -> No
 
 
 def test_an_existing_branch_with_specs_is_refused(loop: Loop) -> None:
-    release = loop.remote.commit(SPEC, "release specs", branch="release")
+    release = loop.commit(SPEC, "release specs", branch="release")
     loop.commit({"reconciler.yaml": "statusBranch: release\n", **SPEC})
     loop.start()
     applied(loop)
@@ -127,5 +127,5 @@ def test_a_new_branch_named_by_the_repository_is_written_and_kept_after_a_restar
         what="the restart to write ml-status",
     )
     assert getattr(loop.service.status, "refusal", None) is None
-    assert "ml/modeldeployment/other.yaml" in files(loop, "ml-status")
+    assert f"{loop.namespace}/modeldeployment/other.yaml" in files(loop, "ml-status")
     assert head != later and tip(loop, "main") == later
