@@ -240,8 +240,8 @@ def reconciler_process(config_file: Path) -> None:
         current["dirty"] = len(dirty)
         original_converge(dirty)
 
-    def write(changeset: Any) -> Any:
-        failures = original_write(changeset)
+    def write(changeset: Any, *rest: Any) -> Any:
+        failures = original_write(changeset, *rest)
         current["applied"] = time.time()
         current["cpu_applied"] = time.process_time()
         current["writes"] = sum(1 for c in changeset.changes if c.action.value != "noop")

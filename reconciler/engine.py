@@ -567,18 +567,7 @@ class Engine:
             if outcomes[key].stage_reason is None and len(changes) == planned:
                 clean[key] = inputs
         changeset = self._guard(ChangeSet(tuple(changes)))
-        failures = self._apply(changeset)
-        # Prune last: only once what replaces the removed objects applied and serves.
-        prunes = [c for c in changeset.prunes if c.spec not in failures]
-        waiting = self._waiting(outcomes, failures) if prunes else []
-        wait = guard.waiting(str(key) for key in waiting)
-        if wait is not None:
-            state.deferred |= {SpecKey(*c.spec) for c in prunes if c.spec is not None}
-        else:
-            failures.update(self._prune(prunes))
-            if not state.withheld:
-                state.deferred = set()
-        state.guard = guard.combined([*state.withheld, wait])
+        failures = self._write(changeset, outcomes)
         self.metrics.prune_guard.set(1 if state.guard is not None and state.guard.held else 0)
         self._report(dirty - unchanged, outcomes, failures)
         for key, inputs in clean.items():
@@ -820,6 +809,25 @@ class Engine:
         drift = self.state.drift.get(key, ())
         current = frozenset(obj["metadata"]["name"] for obj in desired.objects)
         return Outcome(key, origin, current=current, extra=extra, drift_reverted=drift)
+
+    def _write(
+        self, changeset: ChangeSet, outcomes: dict[SpecKey, Outcome]
+    ) -> dict[SpecOwner, _Failure]:
+        """Apply, then prune last: only once what replaces the removed objects applied and (for
+        serving) is Ready; the first error per spec."""
+        state = self.state
+        failures = self._apply(changeset)
+        prunes = [c for c in changeset.prunes if c.spec not in failures]
+        waiting = self._waiting(outcomes, failures) if prunes else []
+        wait = guard.waiting(str(key) for key in waiting)
+        if wait is not None:
+            state.deferred |= {SpecKey(*c.spec) for c in prunes if c.spec is not None}
+        else:
+            failures.update(self._prune(prunes))
+            if not state.withheld:
+                state.deferred = set()
+        state.guard = guard.combined([*state.withheld, wait])
+        return failures
 
     def _apply(self, changeset: ChangeSet) -> dict[SpecOwner, _Failure]:
         """Create and update; the first error per spec. A spec that would write onto an object
