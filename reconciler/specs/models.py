@@ -286,6 +286,11 @@ def _unset(value: Any) -> bool:
     return value is None
 
 
+def _off(value: Any) -> bool:
+    """A switch left at its default is left out of dumps: adding it changed no spec hash."""
+    return value is False
+
+
 # An absent security block is left out of dumps, so adding the field changed no spec or run hash.
 Security = Annotated[
     PodSecurity | None,
@@ -378,7 +383,7 @@ class ModelDeploymentSpec(Strict):
     port: int = Field(default=8080, ge=1, le=65535, strict=True)
     canary: Canary | None = None
     promotion: Promotion | None = None
-    adopt: bool = Field(default=False, strict=True, description=ADOPT)
+    adopt: bool = Field(default=False, strict=True, description=ADOPT, exclude_if=_off)
     security: Security = None
 
     @model_validator(mode="after")
@@ -449,7 +454,7 @@ class TrainingJobSpec(Strict):
     backoff_limit: int | None = Field(default=None, ge=0, le=100, strict=True)
     timeout: str | None = None
     history_limit: int = Field(default=3, ge=1, le=100, strict=True)
-    adopt: bool = Field(default=False, strict=True, description=ADOPT)
+    adopt: bool = Field(default=False, strict=True, description=ADOPT, exclude_if=_off)
     run_trigger: Scalar | None = None
     security: Security = None
 
@@ -548,7 +553,7 @@ class PipelineSpec(Strict):
     steps: list[PipelineStep] = Field(min_length=1)
     run_trigger: Scalar | None = None
     history_limit: int = Field(default=3, ge=1, le=100, strict=True)
-    adopt: bool = Field(default=False, strict=True, description=ADOPT)
+    adopt: bool = Field(default=False, strict=True, description=ADOPT, exclude_if=_off)
 
     @model_validator(mode="after")
     def _dag(self) -> PipelineSpec:
