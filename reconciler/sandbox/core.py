@@ -33,7 +33,12 @@ from reconciler.sandbox.rest import Api, WriteOptions
 from reconciler.sandbox.scale import Scales
 from reconciler.sandbox.store import DEFAULT_WINDOW, Store, dumps
 from reconciler.sandbox.tls import TlsUnavailable, make_certificate, server_context
-from reconciler.sandbox.workloads import DeploymentController, JobController, PodController
+from reconciler.sandbox.workloads import (
+    DeploymentController,
+    HorizontalPodAutoscalerController,
+    JobController,
+    PodController,
+)
 
 log = structlog.get_logger("reconciler.sandbox")
 NOTICE = "this is a development sandbox, not a cluster: nothing here runs, and nothing persists"
@@ -70,6 +75,7 @@ class Sandbox:
         self.controllers = Runtime(self)
         for controller in (
             DeploymentController(),
+            HorizontalPodAutoscalerController(),
             JobController(),
             PodController(),
             *custom_controllers(),

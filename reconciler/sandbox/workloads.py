@@ -83,6 +83,67 @@ class DeploymentController(Controller):
             ctx.schedule(0.01, lambda: self._finish(ctx, namespace, name, generation))
 
 
+class HorizontalPodAutoscalerController(Controller):
+    """Reports what kube-controller-manager's autoscaler reports once it has read its metrics.
+
+    The sandbox has no metrics, so the autoscaler holds its target's replica count within
+    ``[minReplicas, maxReplicas]`` and says it is able to scale, as a healthy one does.
+    """
+
+    resources = (("autoscaling", "horizontalpodautoscalers"),)
+
+    def handle(self, event: Event, ctx: Context) -> None:
+        meta = event.obj["metadata"]
+        obj = ctx.get("autoscaling/v2", "horizontalpodautoscalers", meta["namespace"], meta["name"])
+        if obj is None or _gone(obj):
+            return
+        generation = obj["metadata"].get("generation", 1)
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") == generation:
+            return
+        spec = obj.get("spec") or {}
+        lowest = spec.get("minReplicas", 1)
+        highest = max(lowest, spec.get("maxReplicas", lowest))
+        target = spec.get("scaleTargetRef") or {}
+        current = lowest
+        if target.get("kind") == "Deployment":
+            scaled = ctx.get("apps/v1", "deployments", meta["namespace"], target.get("name", ""))
+            if scaled is not None:
+                current = (scaled.get("spec") or {}).get("replicas", lowest)
+        previous = status.get("conditions") or []
+        ctx.write_status(
+            obj,
+            {
+                "observedGeneration": generation,
+                "currentReplicas": current,
+                "desiredReplicas": min(max(current, lowest), highest),
+                "conditions": [
+                    condition(
+                        "AbleToScale",
+                        "True",
+                        "ReadyForNewScale",
+                        "recommended size matches current size",
+                        previous,
+                    ),
+                    condition(
+                        "ScalingActive",
+                        "True",
+                        "ValidMetricFound",
+                        "the HPA was able to successfully calculate a replica count",
+                        previous,
+                    ),
+                    condition(
+                        "ScalingLimited",
+                        "False",
+                        "DesiredWithinRange",
+                        "the desired count is within the acceptable range",
+                        previous,
+                    ),
+                ],
+            },
+        )
+
+
 def _deployment_status(
     obj: Obj, generation: int, replicas: int, ready: int, available: bool
 ) -> Obj:

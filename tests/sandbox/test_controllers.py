@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client, watch
 
+from reconciler.health import Phase, assess
 from reconciler.sandbox.core import Sandbox
 from tests.sandbox.conftest import available, deployment, job
 from tests.waiting import wait_for
@@ -156,3 +157,35 @@ def test_job_deadline_exceeded(
         sandbox.set_rules({})
     assert [c.reason for c in failed.status.conditions] == ["DeadlineExceeded", "DeadlineExceeded"]
     assert core.list_namespaced_pod(namespace).items == []
+
+
+def test_autoscaler_reports_it_can_scale_within_its_bounds(
+    apps: client.AppsV1Api, namespace: str
+) -> None:
+    apps.create_namespaced_deployment(namespace, deployment("web", replicas=5))
+    scaling = client.AutoscalingV2Api(apps.api_client)
+    scaling.create_namespaced_horizontal_pod_autoscaler(
+        namespace,
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 1,
+                "maxReplicas": 3,
+            },
+        },
+    )
+
+    def reported() -> dict | None:
+        obj = apps.api_client.sanitize_for_serialization(
+            scaling.read_namespaced_horizontal_pod_autoscaler("web", namespace)
+        )
+        return obj if (obj.get("status") or {}).get("conditions") else None
+
+    obj = wait_for(reported, what="the autoscaler's first status")
+    assert (obj["status"]["currentReplicas"], obj["status"]["desiredReplicas"]) == (5, 3)
+    kinds = {c["type"]: c["status"] for c in obj["status"]["conditions"]}
+    assert kinds == {"AbleToScale": "True", "ScalingActive": "True", "ScalingLimited": "False"}
+    assert assess(obj).phase is Phase.Ready
