@@ -6,6 +6,7 @@ from tests.cluster.fixtures import (  # noqa: F401 - fixtures and hooks every su
     pytest_collection_modifyitems,
     pytest_configure,
     real_cluster,
+    real_cluster_boot,
     sandbox_crds,
 )
 

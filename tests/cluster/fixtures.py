@@ -8,9 +8,10 @@ CI=true that is a failure instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler.sandbox.core import Sandbox
 from reconciler.sandbox.testing import running_sandbox
-from tests.cluster.real import RealCluster, Unavailable, running_real_cluster
+from tests.cluster.real import Booting, RealCluster, Unavailable, booting_real_cluster
 from tests.waiting import wait_for
 
 SANDBOX_ONLY = "sandbox_only"
@@ -120,20 +121,48 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep, drop = [], []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        on_real = callspec is not None and callspec.params.get("cluster") == "real"
+        on_real = _param(item) == "real"
         (drop if on_real and item.get_closest_marker(SANDBOX_ONLY) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # The tests on the real control plane last (a stable sort), so that it boots meanwhile.
+    items[:] = sorted(keep, key=_needs_real)
+
+
+def _param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("cluster")
+
+
+def _needs_real(item: pytest.Item) -> bool:
+    return _param(item) == "real" or "real_cluster" in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_cluster_boot(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], Booting]]:
+    """Starts the session's real control plane (one per xdist worker) at the first test when any
+    test selected needs it, so that it boots while the others run; stopped at the end."""
+    with contextlib.ExitStack() as stack:
+        started: list[Booting] = []
+
+        def boot() -> Booting:
+            if not started:
+                directory = tmp_path_factory.mktemp("real-cluster")
+                started.append(stack.enter_context(booting_real_cluster(directory)))
+            return started[0]
+
+        if any(_needs_real(item) for item in request.session.items):
+            boot()
+        yield boot
 
 
 @pytest.fixture(scope="session")
-def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
-    """One real control plane per test session (per xdist worker), stopped at the end."""
+def real_cluster(real_cluster_boot: Callable[[], Booting]) -> RealCluster:
+    """The session's real control plane, once it serves."""
     try:
-        with running_real_cluster(tmp_path_factory.mktemp("real-cluster")) as real:
-            yield real
+        return real_cluster_boot().ready()
     except Unavailable as why:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI runs the real-cluster tests, but: {why}")

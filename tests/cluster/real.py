@@ -32,12 +32,43 @@ class RealCluster:
     directory: Path
 
 
+class Booting:
+    """``hack/local-cluster up``, started; ``ready()`` waits until it serves."""
+
+    def __init__(self, process: subprocess.Popen[bytes], directory: Path, timeout: float) -> None:
+        self._process = process
+        self._directory = directory
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._ready: RealCluster | None = None
+
+    def ready(self) -> RealCluster:
+        if self._ready is None:
+            self._ready = self._wait()
+        return self._ready
+
+    def _wait(self) -> RealCluster:
+        process, log = self._process, self._directory / "up.log"
+        line = _first_line(process, self._deadline, self._timeout)
+        if not line and process.wait() == NOT_BUILT:
+            raise Unavailable(log.read_text().strip().splitlines()[-1])
+        if not line:
+            raise RuntimeError(
+                f"hack/local-cluster up exited with {process.wait()}: " + log.read_text()[-2000:]
+            )
+        server, *fields = line.split()
+        named = dict(field.split("=", 1) for field in fields)
+        return RealCluster(
+            server, Path(named["kubeconfig"]), Path(named["kubectl"]), self._directory
+        )
+
+
 @contextmanager
-def running_real_cluster(
+def booting_real_cluster(
     directory: Path, *options: str, crds: bool = True, timeout: float = 180
-) -> Iterator[RealCluster]:
+) -> Iterator[Booting]:
     """``hack/local-cluster up`` in ``directory`` until the block ends, then SIGTERM; with the
-    upstream CRDs when ``crds`` and they are present."""
+    upstream CRDs when ``crds`` and they are present. It boots while the block goes on."""
     command = [sys.executable, str(LOCAL_CLUSTER), "up", "--dir", str(directory), *options]
     if crds and CRDS.is_dir():
         command += ["--crds", str(CRDS)]
@@ -47,17 +78,7 @@ def running_real_cluster(
             command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
         )
     try:
-        line = _first_line(process, timeout)
-        if not line and process.wait() == NOT_BUILT:
-            raise Unavailable((directory / "up.log").read_text().strip().splitlines()[-1])
-        if not line:
-            raise RuntimeError(
-                f"hack/local-cluster up exited with {process.wait()}: "
-                + (directory / "up.log").read_text()[-2000:]
-            )
-        server, *fields = line.split()
-        named = dict(field.split("=", 1) for field in fields)
-        yield RealCluster(server, Path(named["kubeconfig"]), Path(named["kubectl"]), directory)
+        yield Booting(process, directory, timeout)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -70,11 +91,19 @@ def running_real_cluster(
         process.stdout.close()
 
 
-def _first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+@contextmanager
+def running_real_cluster(
+    directory: Path, *options: str, crds: bool = True, timeout: float = 180
+) -> Iterator[RealCluster]:
+    """``booting_real_cluster``, once it serves."""
+    with booting_real_cluster(directory, *options, crds=crds, timeout=timeout) as booting:
+        yield booting.ready()
+
+
+def _first_line(process: subprocess.Popen[bytes], deadline: float, timeout: float) -> str:
     """The line ``up`` prints once the cluster is ready; empty when it exits first."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
-    deadline = time.monotonic() + timeout
     data = b""
     while b"\n" not in data:
         left = deadline - time.monotonic()
