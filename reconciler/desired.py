@@ -169,8 +169,11 @@ def _pipeline(
         keep |= runs_to_keep(step_runs, spec.spec.history_limit, pinned)
     keep -= set(names.values())
     steps = []
+    upstream = dict(order)
     for p in progress:
         entry: dict[str, Any] = {"name": p.name, "run": p.run_name, "phase": p.phase}
+        if upstream.get(p.name):
+            entry["dependsOn"] = list(upstream[p.name])  # the edges of the dashboard's graph
         if p.phase not in ("Succeeded", "Progressing"):
             entry["reason"] = p.reason
         if p.run is not None and p.run.metrics:

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import pygit2
 import structlog
 
-from reconciler import backoff, guard, labels
+from reconciler import backoff, guard, kinds, labels
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
@@ -60,16 +60,7 @@ from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
 
-MANAGED_KINDS = (
-    ("apps/v1", "Deployment"),
-    ("v1", "Service"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("batch/v1", "Job"),
-    ("serving.kserve.io/v1beta1", "InferenceService"),
-    ("machinelearning.seldon.io/v1", "SeldonDeployment"),
-    ("kubeflow.org/v1", "PyTorchJob"),
-    ("ray.io/v1", "RayJob"),
-)
+MANAGED_KINDS = kinds.managed()
 UNSETTLED = frozenset({StatusPhase.PROGRESSING, StatusPhase.PENDING})
 
 
@@ -569,7 +560,7 @@ class Engine:
         changeset = self._guard(ChangeSet(tuple(changes)))
         failures = self._write(changeset, outcomes)
         self.metrics.prune_guard.set(1 if state.guard is not None and state.guard.held else 0)
-        self._report(dirty - unchanged, outcomes, failures)
+        self._report(dirty - unchanged, outcomes, failures, changeset)
         for key, inputs in clean.items():
             if tuple(key) not in failures:
                 state.settled_inputs[key] = inputs
@@ -923,6 +914,7 @@ class Engine:
         dirty: set[SpecKey],
         outcomes: dict[SpecKey, Outcome],
         failures: dict[SpecOwner, _Failure],
+        changeset: ChangeSet,
     ) -> None:
         state = self.state
         assert state.head is not None and state.load is not None
@@ -958,6 +950,19 @@ class Engine:
             state.guard,
             config_error=state.config_error,
             status_branch=self.status.branch,
+        )
+        written = [c for c in changeset.changes if c.spec is None or c.spec not in failures]
+        self.book.did(
+            state.head,
+            applied=(str(c.ref) for c in written if c.action in (Action.CREATE, Action.UPDATE)),
+            # Prunes the guard deferred did not happen (yet).
+            pruned=(
+                str(c.ref)
+                for c in written
+                if c.action is Action.PRUNE
+                and (c.spec is None or SpecKey(*c.spec) not in state.deferred)
+            ),
+            changes=changes,
         )
         self.book.flush(changes, state.head, repository)
 

@@ -39,6 +39,8 @@ from reconciler.source.git import (
 log = structlog.get_logger(__name__)
 
 DEFAULT_AUTHOR = ("reconciler", "reconciler@localhost")
+# Outcome notes on the spec-branch commits, pushed beside the status branch.
+NOTES_REF = "refs/notes/reconciler"
 # Each retry is one fetch and one push; more than a handful means a writer loop elsewhere.
 MAX_PUSH_ATTEMPTS = 5
 # How libgit2 says the remote moved: the new tip is no descendant of it, or holds commits we lack.
@@ -85,6 +87,8 @@ class StatusWriter:
         # these, not against the remote tip, so a file another writer added is never ours to
         # delete, even after our delta was replayed on top of their commit.
         self._written: dict[str, pygit2.Oid] | None = None
+        self.notes_tracking_ref = "refs/reconciler/notes/reconciler"
+        self._notes_fetched = False
 
     @property
     def tip(self) -> pygit2.Oid | None:
@@ -118,7 +122,7 @@ class StatusWriter:
                     self._written = written
                     return None
                 try:
-                    self._push(commit)
+                    self._push(commit, f"refs/heads/{self.branch}")
                 except PushRejected as exc:
                     log.info(
                         "status.push_rejected", branch=self.branch, attempt=attempt, reason=str(exc)
@@ -180,27 +184,90 @@ class StatusWriter:
         parents = [self._tip] if self._tip is not None else []  # no tip: an orphan branch
         return self.repo.create_commit(None, signature, signature, message, tree, parents)
 
-    def _push(self, commit: pygit2.Oid) -> None:
+    def read_note(self, commit: str) -> str | None:
+        """The note under ``NOTES_REF`` on ``commit`` as the remote last held it (fetched once)."""
+        with self._lock:
+            if not self._notes_fetched:
+                self._fetch_notes()
+            if self.repo.references.get(self.notes_tracking_ref) is None:
+                return None
+            try:
+                return self.repo.lookup_note(commit, self.notes_tracking_ref).message
+            except KeyError:
+                return None
+
+    def write_notes(self, notes: Mapping[str, str]) -> pygit2.Oid | None:
+        """Make the remote's ``NOTES_REF`` hold ``notes`` (annotated commit -> text) on top of
+        whatever notes others pushed there; the new notes commit, or None when nothing changed.
+
+        A rejected push is retried on the new remote tip, like the branch: never forced.
+        """
+        with self._lock:
+            if not self._notes_fetched:
+                self._fetch_notes()
+            for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
+                tip = self._add_notes(notes)
+                if tip is None:
+                    return None
+                try:
+                    self._push(tip, NOTES_REF)
+                except PushRejected as exc:
+                    log.info("status.notes_rejected", attempt=attempt, reason=str(exc))
+                    self._fetch_notes()  # drops our unpushed notes commit: redone on their tip
+                    continue
+                log.info("status.notes_pushed", commit=str(tip), notes=len(notes))
+                return tip
+            raise PushRejected(
+                f"{NOTES_REF} of {self.display_url} kept moving: "
+                f"gave up after {MAX_PUSH_ATTEMPTS} attempts"
+            )
+
+    def _fetch_notes(self) -> None:
+        fetch_refspec(
+            self._remote,
+            f"+{NOTES_REF}:{self.notes_tracking_ref}",
+            self.url,
+            self.credentials,
+            NOTES_REF,
+            self.timeout,
+        )
+        self._notes_fetched = True
+
+    def _add_notes(self, notes: Mapping[str, str]) -> pygit2.Oid | None:
+        """Commit the notes that differ onto the tracking ref; its new tip, or None."""
+        ref = self.notes_tracking_ref
+        signature = pygit2.Signature(*self._identity)
+        added = False
+        for annotated, message in sorted(notes.items()):
+            try:
+                if self.repo.lookup_note(annotated, ref).message == message:
+                    continue
+            except KeyError:
+                pass
+            self.repo.create_note(message, signature, signature, annotated, ref, True)
+            added = True
+        return self.repo.references[ref].target if added else None  # type: ignore[return-value]
+
+    def _push(self, commit: pygit2.Oid, ref: str) -> None:
         callbacks = GitCallbacks(self.credentials, self.timeout)
         secrets = url_secrets(self.url) + (self.credentials.secrets() if self.credentials else ())
         started = time.perf_counter()
         try:
             # No leading "+": the remote refuses anything but a fast-forward.
-            self._remote.push([f"{commit}:refs/heads/{self.branch}"], callbacks=callbacks)
+            self._remote.push([f"{commit}:{ref}"], callbacks=callbacks)
         except (pygit2.GitError, OSError, SourceError) as exc:
             text = scrub(str(exc), secrets)
             if _REMOTE_MOVED.search(text):
                 raise PushRejected(text) from None
-            raise SourceError(
-                f"cannot push status branch {self.branch!r} to {self.display_url}: {text}"
-            ) from None
+            what = ref if ref == NOTES_REF else f"status branch {self.branch!r}"
+            raise SourceError(f"cannot push {what} to {self.display_url}: {text}") from None
         if callbacks.rejected:
             # Network transports report a refused ref here instead of raising.
             reasons = "; ".join(f"{ref}: {msg}" for ref, msg in sorted(callbacks.rejected.items()))
             raise PushRejected(scrub(reasons, secrets))
         log.debug(
             "status.push",
-            branch=self.branch,
+            ref=ref,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
