@@ -5,6 +5,7 @@
     WatchCache        list + watch every managed kind, and Pods (termination messages)
     Writer.apply_one  server-side apply: patch, and create (see below)
     Writer.delete_one delete
+    Writer.lookup     get (or list, for many in one namespace): who holds it, before a create
     Writer.ensure_namespace   get + create Namespaces
     Discovery         GET /apis and each /api/v1, /apis/<group>/<version> (non-resource URLs)
     LeaderElector     get + create + update its Lease, in its own namespace
@@ -75,13 +76,14 @@ def required(
     watched_kinds: Iterable[tuple[str, str]] = (("v1", "Pod"),),
     lease: tuple[str, str] | None = None,
 ) -> frozenset[Permission]:
-    """What the code needs: managed kinds are watched, applied and pruned; others only watched.
+    """What the code needs: managed kinds are watched, looked up, applied and pruned; others
+    only watched.
 
     ``lease`` is the (namespace, name) of the leader-election Lease, None without election.
     """
     needed: set[Permission] = set()
     for api_version, kind in managed_kinds:
-        for verb in ("list", "watch", "patch", "create", "delete"):
+        for verb in ("get", "list", "watch", "patch", "create", "delete"):
             needed.add(Permission(verb, group_of(api_version), plural(kind)))
     for api_version, kind in watched_kinds:
         for verb in ("list", "watch"):

@@ -44,9 +44,11 @@ class RecordingClient(KubeClient):
             self.permissions.update(request_permissions(method, path, query, content_type))
             self.callers.add(caller.relative_to(PROJECT).as_posix())
 
-    def request(self, method, path, *, query=None, body=None, content_type=None):
+    def request(self, method, path, *, query=None, body=None, content_type=None, **options):
         self._record(method, path, query, content_type)
-        return super().request(method, path, query=query, body=body, content_type=content_type)
+        return super().request(
+            method, path, query=query, body=body, content_type=content_type, **options
+        )
 
     def stream(self, path, query, read_timeout):
         self._record("GET", path, query, None)
