@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from reconciler import __version__
 from reconciler.errors import ConfigError
 
-COMMANDS = ("validate", "render", "schema", "run", "status", "plan", "sandbox", "demo")
+COMMANDS = (
+    "validate", "render", "schema", "run", "status", "history", "plan", "sandbox", "demo",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from reconciler.status.model import REPOSITORY_FILE, RepositoryStatus, SpecStatu
 
 # Status paths hold the kind in lower case; this gives the spelling people write in specs.
 COLUMNS = ("SPEC", "KIND", "NAMESPACE", "PHASE", "MESSAGE", "SOURCE")
+WIDE_COLUMNS = (*COLUMNS, "SINCE", "OBJECTS", "DETAIL")
 MAX_MESSAGE = 80  # characters of a message shown in the table; JSON output has all of it
 
 _KINDS = {
@@ -90,10 +91,13 @@ def read_statuses(
         return _read(GitSource(url, branch, Path(tmp) / "cache", credentials))
 
 
-def format_table(snapshot: StatusSnapshot) -> str:
-    """One row per spec (SPEC, KIND, NAMESPACE, PHASE, MESSAGE, SOURCE), then the repository."""
-    rows = [
-        (
+def format_table(snapshot: StatusSnapshot, wide: bool = False) -> str:
+    """One row per spec (SPEC, KIND, NAMESPACE, PHASE, MESSAGE, SOURCE; ``wide`` adds SINCE,
+    OBJECTS and DETAIL: replicas, current run, steps or served model), then the repository."""
+    columns = WIDE_COLUMNS if wide else COLUMNS
+    rows = []
+    for e in snapshot.specs:
+        row: tuple[str, ...] = (
             e.key.name,
             e.key.kind,
             e.key.namespace,
@@ -101,12 +105,14 @@ def format_table(snapshot: StatusSnapshot) -> str:
             _one_line(e.status.message),
             e.status.observed_commit[:7],
         )
-        for e in snapshot.specs
-    ]
-    widths = [max(len(row[i]) for row in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
+        if wide:
+            since = next((c.last_transition_time for c in e.status.conditions), "")
+            row += (since, str(len(e.status.resources)), _detail(e.status))
+        rows.append(row)
+    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [COLUMNS, *rows]
+        for row in [columns, *rows]
     ]
     repository = snapshot.repository
     if repository is not None:
@@ -121,6 +127,24 @@ def format_table(snapshot: StatusSnapshot) -> str:
         if guard is not None and guard.held:
             lines.append(f"  prune guard held: {guard.reason}")
     return "\n".join(lines)
+
+
+def _detail(status: SpecStatus) -> str:
+    extra = status.extra
+    parts = []
+    replicas = extra.get("replicas")
+    if isinstance(replicas, Mapping):
+        parts.append(f"{replicas.get('ready', 0)}/{replicas.get('desired', 0)} replicas")
+    if extra.get("currentRun"):
+        parts.append(f"run {extra['currentRun']}")
+    steps = extra.get("steps")
+    if isinstance(steps, list) and steps:
+        done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == "Succeeded")
+        parts.append(f"{done}/{len(steps)} steps")
+    model = extra.get("model")
+    if isinstance(model, Mapping) and model.get("uri"):
+        parts.append(f"model {model['uri']}")
+    return ", ".join(parts)
 
 
 def _one_line(text: str) -> str:
