@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 import yaml
 
-from reconciler.sandbox import collection, errors, kubeconfig, scenario
+from reconciler.sandbox import collection, crds, errors, kubeconfig, protobuf, scenario
 from reconciler.sandbox.control import Control, Fault
 from reconciler.sandbox.controllers import Runtime
 from reconciler.sandbox.custom_workloads import custom_controllers
@@ -187,13 +187,23 @@ class Sandbox:
                 continue
             for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader):
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                    self._create(*CRD, doc)
+                    refused = crds.structural_causes(doc)
+                    if refused:
+                        log.warning(
+                            "loading a CRD a real API server refuses: not a structural schema",
+                            crd=doc.get("metadata", {}).get("name"),
+                            field=refused[0]["field"],
+                        )
+                    self._create(*CRD, doc, structural=False)
                     count += 1
         return count
 
-    def _create(self, api_version: str, resource: str, body: dict[str, Any]) -> None:
+    def _create(
+        self, api_version: str, resource: str, body: dict[str, Any], structural: bool = True
+    ) -> None:
         rt = self.registry.lookup(api_version, resource)
-        self.api.create(rt, "", body, WriteOptions(field_manager="reconciler-sandbox"))
+        opts = WriteOptions(field_manager="reconciler-sandbox", structural=structural)
+        self.api.create(rt, "", body, opts)
 
     # Called by the HTTP layer ---------------------------------------------------------------
 
@@ -250,7 +260,13 @@ class Sandbox:
         dry = params.get("dryRun") or ",".join(options.get("dryRun") or [])
         opts = DeleteOptions(policy, _dry_run(dry), pre.get("resourceVersion"), pre.get("uid"))
         if opts.propagation is not None and opts.propagation not in POLICIES:
-            raise errors.bad_request(f"propagationPolicy {opts.propagation} is not supported")
+            supported = '"Foreground", "Background", "Orphan", "nil"'
+            cause = {
+                "reason": "FieldValueNotSupported",
+                "message": f'Unsupported value: "{opts.propagation}": supported values: {supported}',
+                "field": "propagationPolicy",
+            }
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [cause])
         if verb == "delete":
             deleted = self.deleter.delete(target.rt, target.namespace or "", target.name, opts)
             return deleted.code, deleted.body, deleted.warnings
@@ -306,8 +322,10 @@ def _json(body: bytes) -> Any:
 
 
 def _document(body: bytes, headers: Any) -> Any:
-    """A create/update body: JSON or YAML. Protobuf (kubectl's typed clients) is not decoded."""
+    """A create/update body: JSON, YAML or (kubectl's typed clients) Kubernetes protobuf."""
     content_type = _content_type(headers)
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(body)
     if content_type in ("application/yaml", "application/x-yaml"):
         try:
             return yaml.load(body, Loader=yaml.CSafeLoader)
@@ -318,7 +336,8 @@ def _document(body: bytes, headers: Any) -> Any:
             415,
             "UnsupportedMediaType",
             f"the body of the request was in an unknown format - accepted media types include: "
-            f'application/json, application/yaml (got "{content_type}")',
+            f"application/json, application/yaml, {protobuf.MEDIA_TYPE} "
+            f'(got "{content_type}")',
             {},
         )
     return _json(body)

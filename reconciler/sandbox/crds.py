@@ -22,7 +22,7 @@ def is_crd(rt: ResourceType) -> bool:
     return rt.group == GROUP and rt.resource == "customresourcedefinitions"
 
 
-def check(crd: Obj) -> None:
+def check(crd: Obj, structural: bool = True) -> None:
     """The checks a real server makes that the schema alone cannot express."""
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
@@ -46,8 +46,56 @@ def check(crd: Obj) -> None:
                 "field": "spec.versions",
             }
         )
+    if structural:
+        causes += _structural(spec.get("versions") or [])
     if causes:
         raise errors.invalid("CustomResourceDefinition", GROUP, name, causes)
+
+
+def structural_causes(crd: Obj) -> list[dict[str, str]]:
+    return _structural((crd.get("spec") or {}).get("versions") or [])
+
+
+def _structural(versions: list[Obj]) -> list[dict[str, str]]:
+    """The "type must not be empty" rule of structural schemas, worded like kube-apiserver.
+
+    The server names one shared schema ``spec.validation.openAPIV3Schema`` (its internal form
+    keeps a schema common to every version there), a per-version one by its version's index.
+    """
+    schemas = [(v.get("schema") or {}).get("openAPIV3Schema") for v in versions]
+    if not schemas or schemas[0] is None:
+        return []
+    if all(schema == schemas[0] for schema in schemas):
+        return _typed(schemas[0], "spec.validation.openAPIV3Schema")
+    causes = []
+    for index, schema in enumerate(schemas):
+        if schema is not None:
+            causes += _typed(schema, f"spec.versions[{index}].schema.openAPIV3Schema")
+    return causes
+
+
+def _typed(schema: Obj, path: str) -> list[dict[str, str]]:
+    causes = []
+    children = [
+        (f"{path}.properties[{name}]", child, "object fields")
+        for name, child in sorted((schema.get("properties") or {}).items())
+    ]
+    if isinstance(schema.get("items"), dict):
+        children.append((f"{path}.items", schema["items"], "array items"))
+    for child_path, child, what in children:
+        free = child.get("x-kubernetes-int-or-string") or child.get(
+            "x-kubernetes-preserve-unknown-fields"
+        )
+        if not child.get("type") and not free:
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "message": f"Required value: must not be empty for specified {what}",
+                    "field": f"{child_path}.type",
+                }
+            )
+        causes += _typed(child, child_path)
+    return causes
 
 
 def served_types(crd: Obj) -> list[ResourceType]:

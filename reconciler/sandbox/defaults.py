@@ -22,7 +22,8 @@ Emulated (everything else is returned as sent):
   backoffLimitPerIndex), completionMode NonIndexed, suspend false, podReplacementPolicy
   TerminatingOrFailed (Failed with a podFailurePolicy), metadata.labels copied from the
   template's when empty; the selector and the controller-uid/job-name template labels need the
-  uid, see ``default_job_identity``; manualSelector stays unset;
+  uid, see ``default_job_identity``, which also sets manualSelector false and gives a Job
+  labelled by its template the uid labels too, as kube-apiserver 1.37 does;
 - CronJob: concurrencyPolicy Allow, suspend false, successfulJobsHistoryLimit 3,
   failedJobsHistoryLimit 1, plus the Job defaults of its jobTemplate;
 - Service: type ClusterIP, sessionAffinity None, ports protocol TCP and targetPort = port,
@@ -80,9 +81,14 @@ def default_job_identity(job: Obj, uid: str) -> Obj:
     spec = result.setdefault("spec", {})
     if spec.get("manualSelector") is True:
         return result
+    spec["manualSelector"] = False
     spec["selector"] = {"matchLabels": {JOB_UID_LABEL: uid}}
     labels = spec.setdefault("template", {}).setdefault("metadata", {}).setdefault("labels", {})
-    name = result.get("metadata", {}).get("name", "")
+    meta = result.setdefault("metadata", {})
+    # Defaulting gave an unlabelled Job its template's label map itself (Go aliases it), so the
+    # uid labels added to the template show on the Job too.
+    shared = not meta.get("labels") or meta["labels"] == labels
+    name = meta.get("name", "")
     labels.update(
         {
             JOB_UID_LABEL: uid,
@@ -91,6 +97,8 @@ def default_job_identity(job: Obj, uid: str) -> Obj:
             LEGACY_JOB_NAME_LABEL: name,
         }
     )
+    if shared:
+        meta["labels"] = dict(labels)
     return result
 
 

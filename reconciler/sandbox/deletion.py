@@ -99,8 +99,8 @@ class Deleter:
         ):
             if wanted and wanted != actual:
                 raise errors.conflict(
-                    rt.resource,
-                    rt.group,
+                    rt.kind,
+                    "",
                     meta["name"],
                     f"the {label} in the precondition ({wanted}) does not match the {label} "
                     f"in record ({actual}). The object might have been modified",

@@ -13,6 +13,7 @@ asking for it gets the plain documents, which kubectl and client-go accept.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import threading
@@ -226,7 +227,7 @@ class Registry:
                 "namespaced": rt.namespaced,
                 "kind": rt.kind,
                 "verbs": list(VERBS),
-                "storageVersionHash": _hash(rt.api_version + rt.kind),
+                "storageVersionHash": _hash(f"{rt.group}/{rt.version}/{rt.kind}"),
             }
             if rt.short_names:
                 entry["shortNames"] = list(rt.short_names)
@@ -253,7 +254,8 @@ class Registry:
 
 
 def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:11]
+    """kube-apiserver's storageVersionHash: the first 8 bytes of sha256("group/version/kind")."""
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()[:8]).decode()
 
 
 def _version_priority(version: str) -> tuple[int, int, int]:

@@ -50,7 +50,7 @@ def qualified(resource: str, group: str) -> str:
 
 
 def _details(name: str, group: str, kind: str, **extra: Any) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name}
+    details: dict[str, Any] = {"name": name} if name else {}
     if group:
         details["group"] = group
     details["kind"] = kind

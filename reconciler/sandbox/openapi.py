@@ -145,7 +145,7 @@ class OpenApi:
         schemas.update(custom)
         return {
             "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": "v1.33.0"},
+            "info": {"title": "Kubernetes", "version": "1.33"},
             "paths": paths,
             "components": {"schemas": schemas},
         }

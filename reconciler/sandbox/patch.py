@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 from reconciler.sandbox.errors import StatusError
 from reconciler.sandbox.structural import Node, builtin_node, clone
 
+log = structlog.get_logger("reconciler.sandbox")
 Obj = dict[str, Any]
 _DELETE: Any = object()
 _SET_ORDER = "$setElementOrder/"
@@ -28,7 +31,11 @@ class PatchError(StatusError):
 
     def __init__(self, message: str, code: int = 422) -> None:
         reason = {400: "BadRequest", 415: "UnsupportedMediaType"}.get(code, "Invalid")
-        super().__init__(code, reason, message, {} if code != 422 else None)
+        if code == 422:
+            # kube-apiserver words every patch that does not apply alike; the detail is logged.
+            log.info("patch does not apply", reason=message)
+            message = "the server rejected our request due to an error in our request"
+        super().__init__(code, reason, message, {})
 
 
 # JSON patch ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import yaml
 from reconciler.sandbox import crds, errors, kinds
 from reconciler.sandbox.defaults import default_object, generation_changed, has_generation
 from reconciler.sandbox.discovery import Registry, ResourceType
-from reconciler.sandbox.fieldmanager import ApplyConflict, apply, list_keys_for, record_update
+from reconciler.sandbox.fieldmanager import apply, list_keys_for, record_update
 from reconciler.sandbox.patch import json_patch, merge_patch, strategic_merge_patch
 from reconciler.sandbox.store import Store, Stored, dumps
 from reconciler.sandbox.validation import Validator
@@ -46,6 +46,8 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 VALIDATION_MODES = ("Strict", "Warn", "Ignore")
+# Kinds a real server answers with "status": {} at creation (a Go struct without omitempty).
+_EMPTY_STATUS = {("apps/v1", "Deployment"), ("batch/v1", "Job")}
 _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
@@ -60,6 +62,9 @@ class WriteOptions:
     default_manager: str = "unknown"
     validation: str = "Warn"
     force: bool = False
+    # False only for CRDs the sandbox loads at start: the upstream Seldon CRD is not structural
+    # (kube-apiserver refuses it) but the simulated Seldon operator needs it served.
+    structural: bool = True
 
     @property
     def manager(self) -> str:
@@ -185,7 +190,18 @@ class Api:
         subresource: str | None,
     ) -> Written:
         if not opts.field_manager:
-            raise errors.bad_request("PATCH requests with apply-patch require a fieldManager")
+            raise errors.invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    _cause(
+                        "fieldManager",
+                        "FieldValueRequired",
+                        "Required value: is required for apply patch",
+                    )
+                ],
+            )
         try:
             applied = yaml.load(payload, Loader=yaml.CSafeLoader)
         except yaml.YAMLError as exc:
@@ -209,11 +225,7 @@ class Api:
                 self._require_namespace(rt, namespace if rt.namespaced else "")
             else:
                 self._check_version(rt, live, meta.get("resourceVersion"))
-            try:
-                merged = apply(live, applied, opts.manager, opts.force, now(), self.list_keys(rt))
-            except ApplyConflict as exc:
-                exc.details = {**_details(rt, name), **(exc.details or {})}
-                raise
+            merged = apply(live, applied, opts.manager, opts.force, now(), self.list_keys(rt))
             return self._commit(rt, live, merged, opts, subresource=subresource, applied=True)
 
     # The pipeline --------------------------------------------------------------------------
@@ -238,7 +250,9 @@ class Api:
             bump = subresource != "status" and generation_changed(old, new)
             new["metadata"]["generation"] = old["metadata"]["generation"] + int(bump)
         if crds.is_crd(rt):
-            crds.check(new)
+            if isinstance(new.get("spec"), dict):
+                new["spec"].setdefault("conversion", {"strategy": "None"})
+            crds.check(new, structural=opts.structural)
             new["status"] = crds.status(new, (old or {}).get("status"), now())
         if not applied:
             new["metadata"]["managedFields"] = record_update(
@@ -321,6 +335,12 @@ def _prepare_body(rt: ResourceType, body: Obj, namespace: str) -> Obj:
         and (api_version, kind) != (rt.api_version, rt.kind)
         and not other_version
     ):
+        if api_version == rt.api_version:
+            internal = rt.group.split(".")[0] or "core"
+            raise errors.bad_request(
+                f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: converting '
+                f"({rt.version}.{kind}) to ({internal}.{rt.kind}): unknown conversion"
+            )
         raise errors.bad_request(
             f"the API version in the data ({api_version}) does not match the expected API "
             f"version ({rt.api_version})"
@@ -355,6 +375,8 @@ def _server_owned(rt: ResourceType, old: Obj | None, new: Obj, subresource: str 
         meta["creationTimestamp"] = now()
         if rt.has_status:
             new.pop("status", None)
+            if (rt.api_version, rt.kind) in _EMPTY_STATUS:
+                new["status"] = {}
         return new
     old_meta = old["metadata"]
     for key in (*_SERVER_OWNED, "generation"):
@@ -365,9 +387,17 @@ def _server_owned(rt: ResourceType, old: Obj | None, new: Obj, subresource: str 
     if old_meta.get("deletionTimestamp"):
         # Finalizers may only be removed once deletion has started.
         kept = set(old_meta.get("finalizers") or [])
-        meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f in kept]
-        if not meta["finalizers"]:
-            del meta["finalizers"]
+        added = [f for f in meta.get("finalizers") or [] if f not in kept]
+        if added:
+            shown = "[]string{" + ", ".join(json.dumps(f) for f in added) + "}"
+            message = (
+                "Forbidden: no new finalizers can be added if the object is being deleted, "
+                f"found new finalizers {shown}"
+            )
+            cause = _cause("metadata.finalizers", "FieldValueForbidden", message)
+            raise errors.invalid(rt.kind, rt.group, meta.get("name", ""), [cause])
+        if not meta.get("finalizers"):
+            meta.pop("finalizers", None)
     if rt.has_status and subresource != "status":
         if "status" in old:
             new["status"] = old["status"]
@@ -393,12 +423,6 @@ def _ident(obj: Obj) -> tuple[str, str]:
 
 def _cause(field_path: str, reason: str, message: str) -> dict[str, str]:
     return {"reason": reason, "message": message, "field": field_path}
-
-
-def _details(rt: ResourceType, name: str) -> dict[str, str]:
-    if rt.group:
-        return {"name": name, "group": rt.group, "kind": rt.resource}
-    return {"name": name, "kind": rt.resource}
 
 
 def _load_json(payload: bytes) -> Any:

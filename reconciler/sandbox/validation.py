@@ -126,7 +126,13 @@ class Validator:
             result = {}
         warnings = [f'unknown field "{path}"' for path in found.unknown]
         if warnings and mode == "Strict":
-            raise InvalidObject([], 400, "strict decoding error: " + ", ".join(warnings))
+            version = api_version.rpartition("/")[2]
+            raise InvalidObject(
+                [],
+                400,
+                f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                "strict decoding error: " + ", ".join(warnings),
+            )
         causes = found.causes + check_object(
             result, builtin=(api_version, kind) not in self._custom
         )

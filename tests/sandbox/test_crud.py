@@ -218,7 +218,10 @@ def test_strict_validation_rejects_unknown_fields(sandbox: Sandbox, namespace: s
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     strict = request(sandbox, "POST", path + "?fieldValidation=Strict", body)
     assert strict.status == 400 and strict.json()["reason"] == "BadRequest"
-    assert strict.json()["message"] == 'strict decoding error: unknown field "spec"'
+    assert strict.json()["message"] == (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+        'strict decoding error: unknown field "spec"'
+    )
     warned = request(sandbox, "POST", path + "?fieldValidation=Warn", body)
     assert warned.status == 201 and warned.warnings == ['299 - "unknown field \\"spec\\""']
     assert "spec" not in warned.json()

@@ -113,6 +113,7 @@ def test_job_defaults_and_identity():
         "completionMode": "NonIndexed",
         "suspend": False,
         "podReplacementPolicy": "TerminatingOrFailed",
+        "manualSelector": False,
         "selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "uid-1"}},
     }
     assert spec["template"]["metadata"]["labels"] == {
@@ -122,8 +123,8 @@ def test_job_defaults_and_identity():
         "controller-uid": "uid-1",
         "job-name": "train-1a2b3c4d",
     }
-    # The Job takes its template's labels (before the uid ones) when it has none of its own.
-    assert job["metadata"]["labels"] == {"mlops/spec-name": "train"}
+    # The Job takes its template's labels, uid ones included, when it has none of its own.
+    assert job["metadata"]["labels"] == spec["template"]["metadata"]["labels"]
     container = spec["template"]["spec"]["containers"][0]
     assert container["imagePullPolicy"] == "Always"
     assert container["resources"] == {}

@@ -48,6 +48,7 @@ def test_unknown_fields_in_strict_mode_are_a_bad_request(builtin_validator, depl
     assert caught.value.code == 400
     assert caught.value.reason == "BadRequest"
     assert caught.value.message == (
+        'Deployment in version "v1" cannot be handled as a Deployment: '
         'strict decoding error: unknown field "metadata.bar", unknown field "spec.foo"'
     )
 
