@@ -17,6 +17,7 @@ import pygit2
 from reconciler import config
 from reconciler.logging import configure
 from reconciler.status.reader import StatusEntry
+from reconciler.status.writer import NOTES_REF
 
 HELP = "run the whole loop on examples/repo against a sandbox cluster, then show the status"
 
@@ -65,6 +66,15 @@ def _status_log(bare: Path, branch: str) -> list[str]:
     for commit in repo.walk(ref.target, pygit2.enums.SortMode.TOPOLOGICAL):
         lines.append(f"{str(commit.id)[:7]} {commit.message.splitlines()[0]}")
     return lines
+
+
+def _note(bare: Path, commit: str) -> str | None:
+    """The outcome note the reconciler left on a spec commit."""
+    repo = pygit2.Repository(str(bare))
+    try:
+        return repo.lookup_note(commit, NOTES_REF).message
+    except KeyError:
+        return None
 
 
 def _lineage(entry: StatusEntry) -> str | None:
@@ -136,6 +146,13 @@ def run(args: argparse.Namespace) -> int:
         print("git log --oneline status")
         for line in _status_log(bare, "status"):
             print(f"  {line}")
+        print("\nthe status branch's README.md is the dashboard (table, pipeline graphs, lineage)")
+        note = _note(bare, head)
+        if note:
+            print("\ngit log --notes=reconciler main")
+            print(f"  {head[:7]} Example ML specs")
+            for line in note.splitlines():
+                print(f"    {line}")
         if not settled:
             print(f"\nspecs did not settle within {args.timeout:g}s", file=sys.stderr)
             return 1

@@ -22,6 +22,7 @@ def test_demo_settles_every_example_and_shows_the_lineage(tmp_path):
     assert "gate accuracy >= 0.9 met" in out
     assert "git log --oneline status" in out
     assert "repository: Ready at" in out
+    assert "git log --notes=reconciler main" in out and "reconciler: Ready at" in out
 
 
 def test_demo_refuses_a_missing_crd_folder(tmp_path):
