@@ -290,11 +290,11 @@ def small_disk(tmp_path: Path):
 
 def fill(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as handle:
+    # Unbuffered: a buffered file would retry its leftover bytes on close and raise there.
+    with filler.open("wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
-                handle.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     return filler
