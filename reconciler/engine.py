@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import pygit2
 import structlog
 
-from reconciler import backoff, guard, labels
+from reconciler import backoff, guard, kinds, labels
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
@@ -60,16 +60,7 @@ from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
 
-MANAGED_KINDS = (
-    ("apps/v1", "Deployment"),
-    ("v1", "Service"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("batch/v1", "Job"),
-    ("serving.kserve.io/v1beta1", "InferenceService"),
-    ("machinelearning.seldon.io/v1", "SeldonDeployment"),
-    ("kubeflow.org/v1", "PyTorchJob"),
-    ("ray.io/v1", "RayJob"),
-)
+MANAGED_KINDS = kinds.managed()
 UNSETTLED = frozenset({StatusPhase.PROGRESSING, StatusPhase.PENDING})
 
 

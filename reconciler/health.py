@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from reconciler import kinds
+
 
 class Phase(IntEnum):
     """Phases ordered from best to worst, so the health of many objects is the max of theirs.
@@ -631,16 +633,21 @@ def _generic(obj: dict[str, Any]) -> Health:
     return Health(Phase.Ready, "Exists", "exists")
 
 
+# Rules by the name the registry (reconciler.kinds) gives them; a name missing here fails at
+# import, so a kind never silently falls back to the generic reading.
+_BY_NAME: dict[str, Rule] = {
+    "deployment": _deployment,
+    "job": _job,
+    "service": _service,
+    "hpa": _hpa,
+    "pod": _pod,
+    "inference_service": _inference_service,
+    "seldon_deployment": _seldon_deployment,
+    "pytorch_job": _pytorch_job,
+    "ray_job": _ray_job,
+    "llm_inference_service": _llm_inference_service,
+    "train_job": _train_job,
+}
 _RULES: dict[tuple[str, str], Rule] = {
-    ("apps", "Deployment"): _deployment,
-    ("batch", "Job"): _job,
-    ("", "Service"): _service,
-    ("autoscaling", "HorizontalPodAutoscaler"): _hpa,
-    ("", "Pod"): _pod,
-    ("serving.kserve.io", "InferenceService"): _inference_service,
-    ("machinelearning.seldon.io", "SeldonDeployment"): _seldon_deployment,
-    ("kubeflow.org", "PyTorchJob"): _pytorch_job,
-    ("ray.io", "RayJob"): _ray_job,
-    ("serving.kserve.io", "LLMInferenceService"): _llm_inference_service,
-    ("trainer.kubeflow.org", "TrainJob"): _train_job,
+    (info.group, info.kind): _BY_NAME[info.health] for info in kinds.KINDS if info.health
 }

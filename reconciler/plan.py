@@ -30,7 +30,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from reconciler import labels
+from reconciler import kinds, labels
 from reconciler.cluster.inventory import Inventory, ObjectRef, owner_spec
 from reconciler.cluster.order import apply_order, prune_order
 from reconciler.quantity import QuantityError, canonical
@@ -206,18 +206,7 @@ _ABSENT: Any = object()
 """Stands for a field the live object lacks (distinct from an explicit null)."""
 
 # The natural key of items in lists that Kubernetes merges by key (its listMapKeys), by field name.
-_LIST_KEYS: dict[str, str] = {
-    "containers": "name",
-    "initContainers": "name",
-    "ephemeralContainers": "name",
-    "env": "name",
-    "volumes": "name",
-    "imagePullSecrets": "name",
-    # One volume may be mounted at two paths (with subPath), so the path is the unique key.
-    "volumeMounts": "mountPath",
-    "conditions": "type",
-    "workerGroupSpecs": "groupName",
-}
+_LIST_KEYS = kinds.list_keys()
 _SKIPPED_TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "status"})
 _COMPARED_METADATA = ("labels", "annotations")
 

@@ -18,18 +18,14 @@ from dataclasses import dataclass
 
 import structlog
 
+from reconciler import kinds
 from reconciler.cluster.client import KubeClient
 from reconciler.errors import ApiError, PermanentApiError
 
 log = structlog.get_logger(__name__)
 
 # The custom resources the renderer emits, and the project that installs each.
-INSTALLED_BY = {
-    "serving.kserve.io": "kserve",
-    "machinelearning.seldon.io": "seldon",
-    "kubeflow.org": "kubeflow training-operator",
-    "ray.io": "kuberay",
-}
+INSTALLED_BY = kinds.installed_by()
 CORE = "v1"
 
 

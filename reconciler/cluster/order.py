@@ -1,8 +1,8 @@
-"""Apply and prune order: one (group, kind) rank table, as Flux's ``ssa/sort.go`` does.
+"""Apply and prune order: the rank of each (group, kind) is its position in the registry
+(``reconciler.kinds``), as Flux's ``ssa/sort.go`` keeps one rank table.
 
-Objects are applied so that what another object refers to exists first: namespaces, then the
-configuration pods mount, then training runs (a ModelDeployment may serve what they produce), then
-serving. Pruning walks the same table backwards so a namespace goes last, after its contents.
+Objects are applied so that what another object refers to exists first; pruning walks the same
+order backwards so a namespace goes last, after its contents.
 """
 
 from __future__ import annotations
@@ -11,40 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.cluster.inventory import ObjectRef
+from reconciler.kinds import UNKNOWN_RANK, rank
 
-# One entry per (group, kind); the position is the rank. Within serving, a Deployment precedes the
-# Service that selects its pods and the HorizontalPodAutoscaler whose scale target it is.
-_TABLE: tuple[tuple[str, str], ...] = (
-    # cluster scaffolding
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("", "Namespace"),
-    ("", "ResourceQuota"),
-    ("", "LimitRange"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    # what pods mount or run as
-    ("", "ServiceAccount"),
-    ("", "Secret"),
-    ("", "ConfigMap"),
-    ("", "PersistentVolumeClaim"),
-    # training
-    ("batch", "Job"),
-    ("kubeflow.org", "PyTorchJob"),
-    ("ray.io", "RayJob"),
-    # serving
-    ("apps", "Deployment"),
-    ("", "Service"),
-    ("autoscaling", "HorizontalPodAutoscaler"),
-    ("policy", "PodDisruptionBudget"),
-    ("serving.kserve.io", "InferenceService"),
-    ("machinelearning.seldon.io", "SeldonDeployment"),
-)
-_RANK = {entry: position for position, entry in enumerate(_TABLE)}
-UNKNOWN_RANK = len(_TABLE)
-
-
-def rank(group: str, kind: str) -> int:
-    """Position in apply order; kinds outside the table come last, after serving."""
-    return _RANK.get((group, kind), UNKNOWN_RANK)
+__all__ = ["UNKNOWN_RANK", "apply_order", "prune_order", "rank"]
 
 
 def _ref_rank(ref: ObjectRef) -> int:

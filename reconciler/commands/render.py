@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pygit2
 
-from reconciler import yamlout
+from reconciler import kinds, yamlout
 from reconciler.errors import ConfigError, RenderError
 from reconciler.render import Manifest, RenderContext, render, static_resolver
 from reconciler.specs.loaded import LoadedSpec
@@ -17,17 +17,6 @@ from reconciler.specs.loader import load_directory
 
 HELP = "print the Kubernetes manifests the specs under PATH become"
 NO_COMMIT = "0" * 40
-# Output order: what others point at before what points at it, then runs.
-KIND_ORDER = (
-    "Service",
-    "Deployment",
-    "HorizontalPodAutoscaler",
-    "InferenceService",
-    "SeldonDeployment",
-    "Job",
-    "PyTorchJob",
-    "RayJob",
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,11 +72,12 @@ def head_commit(path: Path) -> str:
 
 
 def sort_manifests(manifests: Iterable[Manifest]) -> list[Manifest]:
+    """In the order they would be applied (the registry's rank), then by namespace and name."""
+
     def key(manifest: Manifest) -> tuple[int, str, str]:
-        kind = manifest["kind"]
-        rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+        group = manifest["apiVersion"].rpartition("/")[0]
         meta = manifest["metadata"]
-        return rank, meta["namespace"], meta["name"]
+        return kinds.rank(group, manifest["kind"]), meta["namespace"], meta["name"]
 
     return sorted(manifests, key=key)
 

@@ -20,6 +20,7 @@ from reconciler.render.rayjob import render_rayjob
 from reconciler.render.seldon import render_seldon
 from reconciler.render.serving import served_models
 from reconciler.render.training import TrainingRun, run_output_uri
+from reconciler.render.trainjob import render_trainjob
 from reconciler.specs.loaded import LoadedSpec
 from reconciler.specs.models import ModelDeployment, ModelSource, Pipeline, TrainingJob
 
@@ -38,7 +39,12 @@ __all__ = [
 ]
 
 _SERVING = {"deployment": render_deployment, "kserve": render_kserve, "seldon": render_seldon}
-_TRAINING = {"job": render_job, "pytorchjob": render_pytorchjob, "rayjob": render_rayjob}
+_TRAINING = {
+    "job": render_job,
+    "pytorchjob": render_pytorchjob,
+    "rayjob": render_rayjob,
+    "trainjob": render_trainjob,
+}
 
 
 def render(loaded: LoadedSpec, ctx: RenderContext) -> list[Manifest]:

@@ -26,6 +26,7 @@ _RUN_FIELDS = {
     "hyperparameters",
     "resources",
     "backend",
+    "training_runtime",
     "workers",
     "backoff_limit",
     "timeout",

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler import kinds
 from reconciler.review.model import ABSENT, FieldChange
 
-# Lists Kubernetes merges by a key other than ``name`` (its listMapKeys).
-_LIST_KEYS = {"volumeMounts": "mountPath", "workerGroupSpecs": "groupName", "conditions": "type"}
+# Lists Kubernetes merges by key (its listMapKeys); other lists of maps are tried by ``name``.
+_LIST_KEYS = kinds.list_keys()
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:

@@ -425,7 +425,24 @@ class ModelDeployment(Strict):
 
 # ---------------------------------------------------------------- training
 
-Backend = Literal["job", "pytorchjob", "rayjob"]
+Backend = Literal["job", "pytorchjob", "rayjob", "trainjob"]
+# Kubeflow Trainer v2's ClusterTrainingRuntime for PyTorch, which the trainjob backend uses unless
+# the spec names another.
+DEFAULT_TRAINING_RUNTIME = "torch-distributed"
+# A Kubernetes object name (DNS-1123 subdomain): Kubeflow's runtimes include dotted ones such as
+# torchtune-llama3.2-1b.
+OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _object_name(value: str) -> str:
+    if len(value) > 253 or not OBJECT_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} must be a Kubernetes object name: lower-case letters, digits, '-' and '.'"
+        )
+    return value
+
+
+RuntimeName = Annotated[str, AfterValidator(_object_name)]
 
 
 class Output(Strict):
@@ -448,6 +465,15 @@ class TrainingJobSpec(Strict):
     env: Env = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     backend: Backend = "job"
+    # Unset is left out of dumps, so adding the field changed no spec or run hash.
+    training_runtime: RuntimeName | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description=(
+            "the Kubeflow Trainer ClusterTrainingRuntime a trainjob run uses "
+            f"(default {DEFAULT_TRAINING_RUNTIME}); only for backend trainjob"
+        ),
+    )
     workers: int = Field(default=1, ge=1, le=1000, strict=True)
     hyperparameters: dict[str, Scalar] = Field(default_factory=dict)
     output: Output | None = None
@@ -488,7 +514,7 @@ class TrainingJobSpec(Strict):
         if self.workers > 1 and self.backend == "job":
             _fail(
                 ("workers",),
-                "workers > 1 needs a distributed backend (pytorchjob or rayjob)",
+                "workers > 1 needs a distributed backend (pytorchjob, rayjob or trainjob)",
                 self.workers,
             )
         if self.backend == "rayjob" and not self.command:
@@ -496,6 +522,18 @@ class TrainingJobSpec(Strict):
                 ("backend",),
                 "the rayjob backend needs a command (it is the Ray entrypoint)",
                 self.backend,
+            )
+        if self.training_runtime is not None and self.backend != "trainjob":
+            _fail(
+                ("trainingRuntime",),
+                "trainingRuntime applies to the trainjob backend only",
+                self.training_runtime,
+            )
+        if self.backoff_limit is not None and self.backend == "trainjob":
+            _fail(
+                ("backoffLimit",),
+                "the trainjob backend takes its retry policy from the training runtime",
+                self.backoff_limit,
             )
         return self
 

@@ -83,6 +83,18 @@ CASES = {
         timeout="45m",
     ),
     "rayjob-single": training_job(backend="rayjob"),
+    "trainjob": training_job(
+        backend="trainjob",
+        workers=4,
+        resources=RESOURCES,
+        env={"TOKEN": SECRET, "LEVEL": CONFIG},
+        hyperparameters={"lr": 0.01},
+        output={"uri": "s3://out/{run}/"},
+        timeout="2h",
+    ),
+    "trainjob-minimal": training_job(
+        backend="trainjob", command=[], trainingRuntime="torchtune-llama3.2-1b"
+    ),
     "pipeline": pipeline(runTrigger="nightly"),
 }
 
@@ -119,11 +131,11 @@ def test_examples_are_valid() -> None:
         for manifest in manifests:
             validate(manifest)
             kinds.add(manifest["kind"])
-    assert {"Deployment", "Service", "InferenceService", "PyTorchJob", "Job"} <= kinds
+    assert {"Deployment", "Service", "InferenceService", "PyTorchJob", "Job", "TrainJob"} <= kinds
 
 
 @pytest.mark.parametrize(
-    "case", ["job", "kserve-sklearn", "seldon-sklearn", "rayjob", "pytorchjob"]
+    "case", ["job", "kserve-sklearn", "seldon-sklearn", "rayjob", "pytorchjob", "trainjob"]
 )
 def test_validation_rejects_unknown_fields(case: str) -> None:
     """The checks above can fail: a stray field in the spec body is refused."""

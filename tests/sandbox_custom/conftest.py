@@ -1,4 +1,4 @@
-"""A sandbox with the four upstream CRDs, a fresh namespace per test, and rendered objects."""
+"""A sandbox with the upstream CRDs, a fresh namespace per test, and rendered objects."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ RESOURCES = {
     "SeldonDeployment": ("machinelearning.seldon.io", "v1", "seldondeployments"),
     "PyTorchJob": ("kubeflow.org", "v1", "pytorchjobs"),
     "RayJob": ("ray.io", "v1", "rayjobs"),
+    "TrainJob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs"),
 }
 
 _counter = itertools.count()

@@ -80,7 +80,7 @@ CASES = [
                 7,
                 3,
                 "spec.workers",
-                "workers > 1 needs a distributed backend (pytorchjob or rayjob)",
+                "workers > 1 needs a distributed backend (pytorchjob, rayjob or trainjob)",
             )
         ],
         id="workers-with-job-backend",

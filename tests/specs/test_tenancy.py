@@ -490,7 +490,7 @@ CASES = [
                 2,
                 19,
                 "allowedBackends[0]",
-                "Input should be 'job', 'pytorchjob' or 'rayjob'",
+                "Input should be 'job', 'pytorchjob', 'rayjob' or 'trainjob'",
             ),
         ],
         id="config-mistakes",

@@ -1,5 +1,5 @@
 """Simulated operators for the custom resources the renderer emits: KServe, Seldon Core v1,
-the Kubeflow training operator and KubeRay. Each reacts to events of its kind only, so a sandbox
+the Kubeflow training operator, Kubeflow Trainer v2 and KubeRay. Each reacts to events of its kind only, so a sandbox
 without the CRDs simply never wakes them."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from reconciler.sandbox.custom_workloads.kserve import InferenceServiceControlle
 from reconciler.sandbox.custom_workloads.pytorchjob import PyTorchJobController
 from reconciler.sandbox.custom_workloads.rayjob import RayJobController
 from reconciler.sandbox.custom_workloads.seldon import SeldonDeploymentController
+from reconciler.sandbox.custom_workloads.trainjob import TrainJobController
 
 
 def custom_controllers() -> list[Controller]:
@@ -18,4 +19,5 @@ def custom_controllers() -> list[Controller]:
         SeldonDeploymentController(),
         PyTorchJobController(),
         RayJobController(),
+        TrainJobController(),
     ]
