@@ -76,7 +76,7 @@ def remote(tmp_path: Path) -> Remote:
 
 
 def test_table(remote: Remote, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--repo", str(remote.bare)]) == 0
+    assert main(["--repo", str(remote.bare)]) == 1  # churn is Failed
     out = capsys.readouterr().out
     assert out.splitlines() == [
         "SPEC            KIND             NAMESPACE  PHASE        MESSAGE                            SOURCE",
@@ -91,7 +91,7 @@ def test_table(remote: Remote, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_json(remote: Remote, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--repo", f"file://{remote.bare}", "--output", "json"]) == 0
+    assert main(["--repo", f"file://{remote.bare}", "--output", "json"]) == 1  # churn Failed
     data = json.loads(capsys.readouterr().out)
     assert [(s["namespace"], s["kind"], s["spec"], s["phase"]) for s in data["specs"]] == [
         ("default", "Pipeline", "etl", "Progressing"),
