@@ -15,7 +15,7 @@ from typing import Any
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.lifecycle import Promotion, Run, choose_model, pipeline_progress, runs_to_keep
 from reconciler.render import RenderContext, render
-from reconciler.render.identity import run_name, step_hashes
+from reconciler.render.pipeline import step_run_names
 from reconciler.specs.loaded import LoadedSpec
 from reconciler.specs.models import ModelDeployment, ModelSource, Pipeline, TrainingJob
 
@@ -61,13 +61,23 @@ def _promote(
     return choose_model(with_uri, gate, f"Pipeline {ref.name} step {ref.step}")
 
 
-def _origin_of(source: ModelSource, namespace: str) -> tuple[str, str, str] | None:
+def origin_of(source: ModelSource, namespace: str) -> tuple[str, str, str] | None:
     """The (kind, namespace, name) of the spec whose runs feed ``source``."""
     if source.from_training is not None:
         return ("TrainingJob", namespace, source.from_training.name)
     if source.from_pipeline is not None:
         return ("Pipeline", namespace, source.from_pipeline.name)
     return None
+
+
+def sources_of(loaded: LoadedSpec | None) -> list[tuple[str, str, str]]:
+    """The (kind, namespace, name) of every spec whose runs a serving spec may serve."""
+    if loaded is None or not isinstance(loaded.spec, ModelDeployment):
+        return []
+    body = loaded.spec.spec
+    models = [body.model] + ([body.canary.model] if body.canary is not None else [])
+    origins = (origin_of(model, loaded.key.namespace) for model in models)
+    return [origin for origin in origins if origin is not None]
 
 
 def _serving(
@@ -97,7 +107,7 @@ def _serving(
         if promotion is None or source is None:
             continue
         entry: dict[str, Any] = {"uri": resolved.get(source)}
-        origin = _origin_of(source, namespace)
+        origin = origin_of(source, namespace)
         if gate and origin is not None:
             entry["gate"] = {name: minimum for name, minimum in sorted(gate.items())}
         if promotion.run is not None and origin is not None:
@@ -152,9 +162,7 @@ def _pipeline(
     runs: list[Run],
     pinned: set[str],
 ) -> Desired:
-    hashes = step_hashes(spec)
-    pipeline_name = spec.metadata.name
-    names = {step: run_name(f"{pipeline_name}-{step}", hashes[step]) for step in hashes}
+    names = step_run_names(spec)
     order = [(step.name, step.depends_on) for step in spec.spec.topological_order()]
     progress = pipeline_progress(order, names, {run.name: run for run in runs})
     wanted = {p.run_name for p in progress if p.run is not None or p.startable}

@@ -34,7 +34,7 @@ from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery, NotServed
 from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, managers, stamp
-from reconciler.desired import Desired, desired_state
+from reconciler.desired import Desired, desired_state, sources_of
 from reconciler.errors import ApiError, ReconcilerError, SourceError
 from reconciler.health import Phase, assess, worst
 from reconciler.lifecycle import Run, pod_essentials, runs_from
@@ -45,7 +45,7 @@ from reconciler.source.git import GitSource
 from reconciler.source.verify import CommitVerifier
 from reconciler.specs.loaded import LoadedSpec, LoadResult, SpecKey
 from reconciler.specs.loader import ParseCache, load_commit
-from reconciler.specs.models import ModelDeployment, ModelSource, TenancyLimits
+from reconciler.specs.models import TenancyLimits
 from reconciler.status.assemble import Outcome, assemble, invalid, repository_status
 from reconciler.status.book import StatusBook
 from reconciler.status.model import (
@@ -290,7 +290,7 @@ class Engine:
             if key.kind != "ModelDeployment" or status.phase is StatusPhase.PROGRESSING:
                 return False
             # A serving spec waiting for a gate is settled once what it waits for has finished.
-            sources = _sources_of(state.specs.get(key))
+            sources = sources_of(state.specs.get(key))
             if any(
                 statuses.get(SpecKey(*source)) is None
                 or statuses[SpecKey(*source)].phase in UNSETTLED
@@ -353,7 +353,7 @@ class Engine:
             dirty |= self._all_keys()
         # A serving spec's gate shows up in its sources' status too: revisit them together.
         for key in list(dirty):
-            dirty |= {SpecKey(*source) for source in _sources_of(self.state.specs.get(key))}
+            dirty |= {SpecKey(*source) for source in sources_of(self.state.specs.get(key))}
         if self.state.head is not None:
             structlog.contextvars.bind_contextvars(commit=self.state.head[:12])
             self._converge(dirty)
@@ -721,7 +721,7 @@ class Engine:
         resourceVersions of its objects and of the runs it may serve, pins and gate notes."""
         owner = tuple(key)
         versions = self.cache.versions(owner) + self.pods.versions(owner)
-        for source in _sources_of(loaded):
+        for source in sources_of(loaded):
             versions += self.cache.versions(source) + self.pods.versions(source)
         notes = self.state.gate_notes.get(owner, {})
         return (
@@ -1040,26 +1040,10 @@ def _config_error(head: str, in_force: str | None, result: LoadResult) -> str:
     return f"reconciler.yaml at {head[:7]} is invalid, {kept}: {listed}"
 
 
-def _sources_of(loaded: LoadedSpec | None) -> list[SpecOwner]:
-    if loaded is None or not isinstance(loaded.spec, ModelDeployment):
-        return []
-    namespace = loaded.key.namespace
-    models: list[ModelSource] = [loaded.spec.spec.model]
-    if loaded.spec.spec.canary is not None:
-        models.append(loaded.spec.spec.canary.model)
-    owners: list[SpecOwner] = []
-    for model in models:
-        if model.from_training is not None:
-            owners.append(("TrainingJob", namespace, model.from_training.name))
-        elif model.from_pipeline is not None:
-            owners.append(("Pipeline", namespace, model.from_pipeline.name))
-    return owners
-
-
 def _dependents(specs: Iterable[LoadedSpec]) -> dict[SpecOwner, set[SpecKey]]:
     """Which serving specs to revisit when a training spec's runs change."""
     dependents: dict[SpecOwner, set[SpecKey]] = {}
     for loaded in specs:
-        for source in _sources_of(loaded):
+        for source in sources_of(loaded):
             dependents.setdefault(source, set()).add(loaded.key)
     return dependents

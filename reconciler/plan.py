@@ -3,37 +3,23 @@
 Pure: no client, no clock. The result is a ChangeSet that apply, prune, status, metrics and logs
 all read.
 
-Drift rules (what makes a live object differ from its manifest):
-
-- Only fields the manifest sets are compared. The server adds defaults (``strategy``,
-  ``imagePullPolicy``, ``terminationMessagePath``...), ``status`` and ``managedFields``; none of that
-  is drift.
-- Maps are compared key by key. Lists whose items have a natural key (containers, env, volumes by
-  name; volumeMounts by mountPath; ports by port and protocol; conditions by type) are matched by
-  that key, so reordering is not drift. An item someone added by hand (an extra container, an
-  extra env var) is not drift either: server-side apply would leave an item another manager owns
-  in place, so calling it drift would plan the same update on every cycle forever. Items removed
-  from Git are still caught: removing them changes the spec hash.
-- Other lists are atomic, as server-side apply treats them: same length, compared item by item.
-- Under ``resources`` quantities are compared canonically (``1000m`` equals ``1``). Elsewhere
-  values compare exactly: ``targetPort: 8080`` (a number) and ``"8080"`` (a port name) differ.
-- A manifest's empty or zero value (``[]``, ``{}``, ``""``, ``0``, ``false``) matches an absent
-  live field, because the API server omits empty values when it serialises an object.
-- From ``metadata`` only the labels and annotations the manifest sets are compared.
+A live object drifts from its manifest where ``reconciler.diff.drift`` says so: only fields the
+manifest sets count, keyed lists pair by key (an item added by hand is not drift; one removed from
+Git is caught by the spec hash), atomic lists compare whole, quantities under ``resources``
+canonically and empty values match absent ones. Drift reasons name paths, never values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from reconciler import kinds, labels
+from reconciler import labels
 from reconciler.cluster.inventory import Inventory, ObjectRef, owner_spec
 from reconciler.cluster.order import apply_order, prune_order
-from reconciler.quantity import QuantityError, canonical
+from reconciler.diff import FieldChange, drift
 
 _REASONS_SHOWN = 3
 
@@ -169,8 +155,8 @@ def _compare(ref: ObjectRef, desired: dict[str, Any], live: dict[str, Any] | Non
         return Change(Action.CREATE, ref, "new", desired, None)
     if _label(desired, labels.RUN_HASH):
         return Change(Action.KEEP, ref, "run exists; runs are never patched", desired, live)
-    drifts = _object_drift(desired, live)
-    paths = tuple(drift.path for drift in drifts)
+    drifts = drift(desired, live)
+    paths = tuple(change.path for change in drifts)
     if _annotation(desired, labels.SPEC_HASH) != _annotation(live, labels.SPEC_HASH):
         return Change(Action.UPDATE, ref, "spec changed", desired, live, paths)
     # Serving a newly promoted model changes the object without changing its spec.
@@ -202,169 +188,14 @@ def _annotation(obj: dict[str, Any], key: str) -> str | None:
 # --- drift -------------------------------------------------------------------------------------
 
 
-_ABSENT: Any = object()
-"""Stands for a field the live object lacks (distinct from an explicit null)."""
-
-# The natural key of items in lists that Kubernetes merges by key (its listMapKeys), by field name.
-_LIST_KEYS = kinds.list_keys()
-_SKIPPED_TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "status"})
-_COMPARED_METADATA = ("labels", "annotations")
-
-
-@dataclass(frozen=True)
-class _Drift:
-    path: str
-    desired: Any
-    live: Any
-
-
-def _object_drift(desired: dict[str, Any], live: dict[str, Any]) -> list[_Drift]:
-    drifts: list[_Drift] = []
-    desired_meta = desired.get("metadata") or {}
-    live_meta = live.get("metadata") or {}
-    for field in _COMPARED_METADATA:
-        if field in desired_meta:
-            _diff(desired_meta[field], live_meta.get(field, _ABSENT), f"metadata.{field}", drifts)
-    for field, value in desired.items():
-        if field not in _SKIPPED_TOP_LEVEL:
-            _diff(value, live.get(field, _ABSENT), field, drifts, field=field)
-    return drifts
-
-
-def _diff(
-    desired: Any,
-    live: Any,
-    path: str,
-    drifts: list[_Drift],
-    *,
-    field: str = "",
-    in_resources: bool = False,
-) -> None:
-    """Append to ``drifts`` where ``live`` lacks or differs from what ``desired`` sets.
-
-    ``field`` is the name of the map key holding this value: it picks a list's natural key.
-    """
-    if desired is None:
-        return  # a null in a manifest sets nothing
-    if live is _ABSENT or live is None:
-        if not _is_empty(desired):
-            drifts.append(_Drift(path, desired, _ABSENT))
-        return
-    if isinstance(desired, dict):
-        if not isinstance(live, dict):
-            drifts.append(_Drift(path, desired, live))
-            return
-        for key, value in desired.items():
-            _diff(
-                value,
-                live.get(key, _ABSENT),
-                _join(path, key),
-                drifts,
-                field=key,
-                in_resources=in_resources or key == "resources",
-            )
-        return
-    if isinstance(desired, list):
-        if not isinstance(live, list):
-            drifts.append(_Drift(path, desired, live))
-            return
-        _diff_list(desired, live, path, drifts, field=field, in_resources=in_resources)
-        return
-    if not _same_scalar(desired, live, in_resources=in_resources):
-        drifts.append(_Drift(path, desired, live))
-
-
-def _diff_list(
-    desired: list[Any],
-    live: list[Any],
-    path: str,
-    drifts: list[_Drift],
-    *,
-    field: str,
-    in_resources: bool,
-) -> None:
-    desired_keyed = _keyed(field, desired)
-    live_keyed = _keyed(field, live)
-    if desired_keyed is not None and live_keyed is not None:
-        for key, item in desired_keyed.items():
-            _diff(
-                item,
-                live_keyed.get(key, _ABSENT),
-                f"{path}[{key}]",
-                drifts,
-                in_resources=in_resources,
-            )
-        return
-    if len(desired) != len(live):
-        drifts.append(_Drift(path, desired, live))
-        return
-    for index, (wanted, got) in enumerate(zip(desired, live, strict=True)):
-        _diff(wanted, got, f"{path}[{index}]", drifts, in_resources=in_resources)
-
-
-def _keyed(field: str, items: list[Any]) -> dict[str, Any] | None:
-    """Items by natural key, or None when the list has none (or duplicates it)."""
-    keyed: dict[str, Any] = {}
-    for item in items:
-        key = _item_key(field, item)
-        if key is None or key in keyed:
-            return None
-        keyed[key] = item
-    return keyed
-
-
-def _item_key(field: str, item: Any) -> str | None:
-    if not isinstance(item, dict):
-        return None
-    if field == "ports":
-        # Container ports carry containerPort, Service ports port; both are unique per protocol.
-        for name in ("containerPort", "port"):
-            if item.get(name) is not None:
-                return f"{name}={item[name]}/{item.get('protocol') or 'TCP'}"
-        return None
-    name = _LIST_KEYS.get(field)
-    if name is None or item.get(name) is None:
-        return None
-    return f"{name}={item[name]}"
-
-
-def _same_scalar(desired: Any, live: Any, *, in_resources: bool) -> bool:
-    if in_resources and _quantity_like(desired) and _quantity_like(live):
-        try:
-            return canonical(desired) == canonical(live)
-        except QuantityError:
-            pass
-    if isinstance(desired, bool) or isinstance(live, bool):
-        return type(desired) is type(live) and desired == live
-    numbers = (int, float, Decimal)
-    if isinstance(desired, numbers) and isinstance(live, numbers):
-        return desired == live
-    return type(desired) is type(live) and desired == live
-
-
-def _quantity_like(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
-def _is_empty(value: Any) -> bool:
-    # 0 == False, so this also covers false.
-    return value in ("", 0, [], {})
-
-
-def _join(path: str, key: str) -> str:
-    if key.replace("_", "").replace("-", "").isalnum():
-        return f"{path}.{key}"
-    return f'{path}["{key}"]'
-
-
-def _drift_reason(drifts: list[_Drift]) -> str:
+def _drift_reason(drifts: list[FieldChange]) -> str:
     """The fields that drifted, never their values.
 
     The reason reaches logs and the status branch; a live value is whatever someone typed into
     the cluster (a database URL with its password in an env value), and a desired value can be
     an env value too. The paths say where to look; ``reconciler plan`` shows Git's side.
     """
-    shown = "; ".join(drift.path for drift in drifts[:_REASONS_SHOWN])
+    shown = "; ".join(change.path for change in drifts[:_REASONS_SHOWN])
     hidden = len(drifts) - _REASONS_SHOWN
     return f"drifted: {shown}" + (f" (and {hidden} more)" if hidden > 0 else "")
 

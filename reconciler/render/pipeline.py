@@ -8,6 +8,8 @@ may start is the engine's business; rendering a step never depends on what has r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from reconciler import labels
 from reconciler.render.common import (
     TERMINATION_POLICY,
@@ -30,8 +32,7 @@ CONTAINER = "step"
 
 def step_run_names(pipeline: Pipeline) -> dict[str, str]:
     """Each step's current run name, in topological order."""
-    name = pipeline.metadata.name
-    return {step: step_run_name(name, step, hash8) for step, hash8 in step_hashes(pipeline).items()}
+    return _runs(pipeline, step_hashes(pipeline))
 
 
 def step_outputs(pipeline: Pipeline, step: str) -> dict[str, str]:
@@ -41,8 +42,40 @@ def step_outputs(pipeline: Pipeline, step: str) -> dict[str, str]:
     return {output: expand_run(uri, run) for output, uri in by_name[step].outputs.items()}
 
 
+@dataclass(frozen=True)
+class _Steps:
+    """What every step's Job reads about the others, worked out once per pipeline."""
+
+    order: list[PipelineStep]
+    hashes: dict[str, str]
+    runs: dict[str, str]
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> _Steps:
+        hashes = step_hashes(pipeline)
+        return cls(pipeline.spec.topological_order(), hashes, _runs(pipeline, hashes))
+
+    def ancestors(self, step: PipelineStep) -> list[PipelineStep]:
+        """Every step ``step`` depends on, directly or not, in topological order."""
+        by_name = {item.name: item for item in self.order}
+        found: set[str] = set()
+        pending = list(step.depends_on)
+        while pending:
+            name = pending.pop()
+            if name not in found:
+                found.add(name)
+                pending.extend(by_name[name].depends_on)
+        return [item for item in self.order if item.name in found]
+
+
+def _runs(pipeline: Pipeline, hashes: dict[str, str]) -> dict[str, str]:
+    name = pipeline.metadata.name
+    return {step: step_run_name(name, step, hash8) for step, hash8 in hashes.items()}
+
+
 def render_pipeline(loaded: LoadedSpec, ctx: RenderContext, pipeline: Pipeline) -> list[Manifest]:
-    return [render_step(loaded, ctx, step.name) for step in pipeline.spec.topological_order()]
+    steps = _Steps.of(pipeline)
+    return [_render_step(loaded, ctx, steps, step) for step in steps.order]
 
 
 def render_step(loaded: LoadedSpec, ctx: RenderContext, step_name: str) -> Manifest:
@@ -50,14 +83,20 @@ def render_step(loaded: LoadedSpec, ctx: RenderContext, step_name: str) -> Manif
     pipeline = loaded.spec
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"render_step needs a Pipeline, not a {pipeline.kind}")
-    hashes = step_hashes(pipeline)
-    runs = step_run_names(pipeline)
-    by_name = {step.name: step for step in pipeline.spec.steps}
-    step = by_name[step_name]
+    steps = _Steps.of(pipeline)
+    by_name = {item.name: item for item in steps.order}
+    return _render_step(loaded, ctx, steps, by_name[step_name])
+
+
+def _render_step(
+    loaded: LoadedSpec, ctx: RenderContext, steps: _Steps, step: PipelineStep
+) -> Manifest:
+    hashes, runs = steps.hashes, steps.runs
+    step_name = step.name
     run_labels = {labels.RUN_HASH: hashes[step_name], labels.PIPELINE_STEP: step_name}
 
     system: list[tuple[str, str]] = []
-    for upstream in _ancestors(pipeline, step):
+    for upstream in steps.ancestors(step):
         for output in sorted(upstream.outputs):
             uri = expand_run(upstream.outputs[output], runs[upstream.name])
             system.append((f"INPUT_{env_var_suffix(upstream.name)}_{env_var_suffix(output)}", uri))
@@ -94,16 +133,3 @@ def render_step(loaded: LoadedSpec, ctx: RenderContext, step_name: str) -> Manif
             },
         },
     }
-
-
-def _ancestors(pipeline: Pipeline, step: PipelineStep) -> list[PipelineStep]:
-    """Every step ``step`` depends on, directly or not, in topological order."""
-    by_name = {item.name: item for item in pipeline.spec.steps}
-    found: set[str] = set()
-    pending = list(step.depends_on)
-    while pending:
-        name = pending.pop()
-        if name not in found:
-            found.add(name)
-            pending.extend(by_name[name].depends_on)
-    return [item for item in pipeline.spec.topological_order() if item.name in found]

@@ -15,14 +15,12 @@ from typing import Any
 from reconciler import labels
 from reconciler.cluster.client import APPLY_PATCH, KubeClient
 from reconciler.cluster.discovery import Discovery, NotServed
+from reconciler.diff import ABSENT, FieldChange, changes, project
 from reconciler.errors import ApiError
-from reconciler.review.diff import diff, project
 from reconciler.review.model import (
-    ABSENT,
     LIVE,
     ClusterAction,
     ClusterDiff,
-    FieldChange,
     ObjectAction,
     ObjectChange,
     Review,
@@ -95,7 +93,7 @@ def _observe(obj: ObjectChange, client: KubeClient, discovery: Discovery) -> Clu
         return ClusterDiff(ClusterAction.CREATE)
     fields = tuple(
         _without_live_value(change)
-        for change in diff(_compared(obj.after, live), _compared(obj.after, dry_run))
+        for change in changes(_compared(obj.after, live), _compared(obj.after, dry_run))
     )
     return ClusterDiff(ClusterAction.UPDATE if fields else ClusterAction.IN_SYNC, fields)
 

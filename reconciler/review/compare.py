@@ -12,14 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler import labels
+from reconciler import diff, labels
+from reconciler.cluster.inventory import Inventory, ObjectRef, stamp
+from reconciler.diff import FieldChange
 from reconciler.errors import RenderError, SpecProblem
+from reconciler.plan import Action, Change, plan
 from reconciler.render import Manifest, RenderContext, render, static_resolver
 from reconciler.render.identity import run_hash, step_hashes
 from reconciler.review import narrate, risks
-from reconciler.review.diff import diff
 from reconciler.review.model import (
-    FieldChange,
     ObjectAction,
     ObjectChange,
     Review,
@@ -111,7 +112,7 @@ def _spec_change(key: SpecKey, base: Side, head: Side) -> SpecChange:
     assert origin is not None  # the key came from one of the sides
     old_spec = old.spec if old else None
     new_spec = new.spec if new else None
-    fields = tuple(diff(_dump(old_spec), _dump(new_spec))) if old_spec and new_spec else ()
+    fields = tuple(diff.changes(_dump(old_spec), _dump(new_spec))) if old_spec and new_spec else ()
     objects = compare_objects(base.rendered.get(key, ()), head.rendered.get(key, ()))
     switched = _switched(new_spec, key.namespace, base, head) if old_spec else ()
     if old is None:
@@ -178,56 +179,68 @@ def _current_run(source: ModelSource, namespace: str, side: Side) -> str | None:
 def compare_objects(
     before: Sequence[Manifest], after: Sequence[Manifest]
 ) -> tuple[ObjectChange, ...]:
-    """Pair one spec's objects from both sides and diff each pair; sorted by kind and name."""
-    old = {_slot(obj): obj for obj in before}
-    new = {_slot(obj): obj for obj in after}
-    changes = []
-    for slot in old.keys() | new.keys():
-        changes.append(_object_change(old.get(slot), new.get(slot)))
-    return tuple(sorted(changes, key=lambda c: (c.kind, c.namespace, c.name, c.api_version)))
+    """Plan head's objects against base's as if base were the cluster, then pair each run with
+    the run it replaces; sorted by kind and name.
+
+    Base stands in for a cluster that holds exactly what base applied: every base object is
+    owned and recorded, so what head no longer renders is a prune.
+    """
+    old = {ObjectRef.from_object(obj).key: obj for obj in before}
+    new = {ObjectRef.from_object(obj).key: obj for obj in after}
+    base = [stamp(comparable(obj), _REVIEW) for obj in before]
+    head = [stamp(comparable(obj), _REVIEW) for obj in after]
+    recorded = Inventory.of(_REVIEW, ((ObjectRef.from_object(obj), "") for obj in base))
+    changeset = plan(head, base, inventory=recorded)
+    # A new run takes the place of the run of the same step that head no longer renders.
+    runs_gone = {_run_slot(old[c.ref.key]): c.ref.key for c in changeset.prunes}
+    runs_gone.pop(None, None)
+    replaced: set[Any] = set()
+    result = []
+    for change in changeset:
+        key = change.ref.key
+        if change.action is Action.PRUNE:
+            if key not in replaced:
+                result.append(_object_change(change, old[key], None))
+        elif change.action is Action.CREATE:
+            previous = runs_gone.get(_run_slot(new[key])) if _run_slot(new[key]) else None
+            if previous is not None:
+                replaced.add(previous)
+            result.append(_object_change(change, old.get(previous), new[key]))
+        else:
+            result.append(_object_change(change, old[key], new[key]))
+    return tuple(sorted(result, key=lambda c: (c.kind, c.namespace, c.name, c.api_version)))
 
 
-def _slot(obj: Manifest) -> tuple[str, ...]:
-    """Where an object sits in its spec: its address, or for a run its step (names differ)."""
-    meta = obj["metadata"]
+# Stamped on both sides so that plan() pairs them: a review has no cluster and no installation.
+_REVIEW = "review"
+
+
+def _run_slot(obj: Manifest) -> tuple[str, ...] | None:
+    """Where a run sits in its spec (runs get a new name with every new run), or None."""
+    run_labels = obj["metadata"].get("labels") or {}
+    if labels.RUN_HASH not in run_labels:
+        return None
     group = obj["apiVersion"].rpartition("/")[0]
-    run_labels = meta.get("labels") or {}
-    if labels.RUN_HASH in run_labels:
-        return (
-            group,
-            obj["kind"],
-            meta["namespace"],
-            "run",
-            run_labels.get(labels.PIPELINE_STEP, ""),
-        )
-    return (group, obj["kind"], meta["namespace"], meta["name"])
+    return (
+        group,
+        obj["kind"],
+        obj["metadata"]["namespace"],
+        run_labels.get(labels.PIPELINE_STEP, ""),
+    )
 
 
-def _is_run(obj: Manifest) -> bool:
-    return labels.RUN_HASH in (obj["metadata"].get("labels") or {})
-
-
-def _object_change(before: Manifest | None, after: Manifest | None) -> ObjectChange:
+def _object_change(change: Change, before: Manifest | None, after: Manifest | None) -> ObjectChange:
+    """``change`` in review words (see ``ObjectAction``), with the fields that differ."""
     shown = after if after is not None else before
     assert shown is not None
     meta = shown["metadata"]
-    old, new = comparable(before), comparable(after)
-    fields: tuple[FieldChange, ...] = ()
+    action = ObjectAction.shown_as(change.action)
     previous = None
-    if before is None:
-        action = ObjectAction.CREATE
-    elif after is None:
-        action = ObjectAction.DELETE
-    else:
-        fields = tuple(diff(old, new))
-        if before["metadata"]["name"] != after["metadata"]["name"]:
-            action, previous = ObjectAction.REPLACE, before["metadata"]["name"]
-        elif fields and not _is_run(after):
-            action = ObjectAction.UPDATE
-        else:
-            # A run that keeps its name is the same run: it is never patched, so whatever
-            # bookkeeping differs (the spec hash) is not a change.
-            action, fields = ObjectAction.UNCHANGED, ()
+    if change.action is Action.CREATE and before is not None:
+        action, previous = ObjectAction.REPLACE, before["metadata"]["name"]
+    fields: tuple[FieldChange, ...] = ()
+    if before is not None and after is not None and action is not ObjectAction.UNCHANGED:
+        fields = tuple(diff.changes(comparable(before), comparable(after)))
     return ObjectChange(
         api_version=shown["apiVersion"],
         kind=shown["kind"],

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.diff import ABSENT, FieldChange
 from reconciler.review.model import (
-    ABSENT,
     LIVE,
     ClusterDiff,
-    FieldChange,
     ObjectAction,
     ObjectChange,
     Review,

@@ -11,15 +11,8 @@ from __future__ import annotations
 import re
 
 from reconciler import yamlout
-from reconciler.review.model import (
-    ABSENT,
-    ClusterDiff,
-    FieldChange,
-    ObjectAction,
-    ObjectChange,
-    Review,
-    SpecChange,
-)
+from reconciler.diff import ABSENT, FieldChange
+from reconciler.review.model import ClusterDiff, ObjectAction, ObjectChange, Review, SpecChange
 from reconciler.review.summary import headline, revision_label
 from reconciler.review.values import comparable, exact
 

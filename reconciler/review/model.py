@@ -10,24 +10,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from reconciler.diff import FieldChange
 from reconciler.errors import SpecProblem
-
-
-class _Absent:
-    """A field one side does not have (distinct from an explicit null)."""
-
-    _instance: _Absent | None = None
-
-    def __new__(cls) -> _Absent:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "(absent)"
-
-
-ABSENT: Any = _Absent()
+from reconciler.plan import Action
 
 
 class _Live:
@@ -48,17 +33,10 @@ class _Live:
 LIVE: Any = _Live()
 
 
-@dataclass(frozen=True)
-class FieldChange:
-    """One leaf (or whole added/removed subtree) that differs; ABSENT marks a missing side,
-    LIVE a side that comes from the cluster and is not shown."""
-
-    path: str
-    before: Any
-    after: Any
-
-
 class ObjectAction(StrEnum):
+    """What head does to an object, in a reviewer's words: plan's ``Action`` of head's objects
+    against base's (``shown_as``), with two runs of one step joined into a REPLACE."""
+
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
@@ -66,8 +44,26 @@ class ObjectAction(StrEnum):
     REPLACE = "replace"
     UNCHANGED = "unchanged"
 
+    @classmethod
+    def shown_as(cls, action: Action) -> ObjectAction:
+        return _SHOWN_AS[action]
+
+
+# The one mapping from plan's vocabulary to the review's: a review is read by people deciding on a
+# pull request, so a prune reads as a deletion and a kept run as unchanged (nothing is written).
+_SHOWN_AS = {
+    Action.CREATE: ObjectAction.CREATE,
+    Action.UPDATE: ObjectAction.UPDATE,
+    Action.PRUNE: ObjectAction.DELETE,
+    Action.NOOP: ObjectAction.UNCHANGED,
+    Action.KEEP: ObjectAction.UNCHANGED,
+}
+
 
 class ClusterAction(StrEnum):
+    """What applying head does to the live object, from a server-side dry run: ObjectAction's
+    words for plan's actions, plus the outcomes only a cluster has (gone already, an error)."""
+
     CREATE = "create"
     UPDATE = "update"
     IN_SYNC = "in-sync"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reconciler.diff import ABSENT, FieldChange
 from reconciler.render.identity import run_hash, run_name, step_hashes
-from reconciler.review.model import ABSENT, FieldChange, ObjectAction, ObjectChange, SpecChangeKind
+from reconciler.review.model import ObjectAction, ObjectChange, SpecChangeKind
 from reconciler.review.values import number, plain
 from reconciler.specs.models import (
     AnySpec,

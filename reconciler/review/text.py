@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.review.model import (
-    ABSENT,
-    ClusterDiff,
-    FieldChange,
-    ObjectAction,
-    ObjectChange,
-    Review,
-    SpecChangeKind,
-)
+from reconciler.diff import ABSENT, FieldChange
+from reconciler.review.model import ClusterDiff, ObjectAction, ObjectChange, Review, SpecChangeKind
 from reconciler.review.summary import headline, revision_label
 from reconciler.review.values import exact
 

@@ -11,7 +11,8 @@ import json
 from typing import Any
 
 from reconciler import labels
-from reconciler.review.model import ABSENT, LIVE
+from reconciler.diff import ABSENT
+from reconciler.review.model import LIVE
 
 # Stamped with the rendering commit, so it differs on every commit by design; never a change.
 IGNORED_ANNOTATIONS = (labels.SOURCE_COMMIT,)
