@@ -83,6 +83,7 @@ def test_rendered_examples_apply_server_side_and_become_healthy(real_cluster, cl
         "Job": Phase.Succeeded,
         "InferenceService": Phase.Ready,
         "PyTorchJob": Phase.Succeeded,
+        "TrainJob": Phase.Succeeded,
     }
     deployments = k8s.AppsV1Api(cluster.api_client()).list_deployment_for_all_namespaces()
     rendered_names = {d["metadata"]["name"] for d in documents if d["kind"] == "Deployment"}
@@ -216,8 +217,7 @@ def test_training_custom_resources_reach_their_final_condition(cluster, make, co
         return obj if done else None
 
     obj = wait_for(status, 30, 0.1, what=f"{KINDS[group]} finished")
-    if group != "trainer.kubeflow.org":  # health has no TrainJob rule: it is Ready once it exists
-        assert str(assess(obj).phase) == ends
+    assert str(assess(obj).phase) == ends
     conditions = {c["type"] for c in obj["status"].get("conditions") or [] if c["status"] == "True"}
     if group == "kubeflow.org":
         assert conditions == {"Created", ends}  # Running turned False when it finished
