@@ -124,7 +124,11 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
         current = [o for o in outcome.objects if o["metadata"]["name"] in outcome.current]
         health: Health | None = None
         if key.kind == "TrainingJob":
-            health = _training_phase(extra)
+            # A run created by this very reconcile is not among the runs read before it: its
+            # Job may already have finished, but the status reports it with its run next time.
+            health = _training_phase(extra) or Health(
+                Phase.Progressing, "RunStarting", "the new run is starting"
+            )
         elif key.kind == "Pipeline":
             health = _pipeline_phase(extra)
         if health is None:
