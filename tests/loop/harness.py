@@ -117,7 +117,7 @@ class Loop:
         raw = self.status_files().get(f"{self.namespace}/{kind.lower()}/{name}.yaml")
         return None if raw is None else yaml.safe_load(raw)
 
-    def wait_phase(self, kind: str, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
+    def wait_phase(self, kind: str, name: str, phase: str, timeout: float = 30) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             found = self.status(kind, name)
             return found if found is not None and found["phase"] == phase else None
@@ -152,7 +152,7 @@ class Loop:
             self._thread.join(10)
             self.service = None
 
-    def reconciled(self, commit: str, timeout: float = 10) -> None:
+    def reconciled(self, commit: str, timeout: float = 30) -> None:
         """Wait until the status branch says ``commit`` was reconciled."""
 
         def done() -> bool:
@@ -161,7 +161,7 @@ class Loop:
 
         wait_for(done, timeout, what=f"{commit[:7]} reconciled")
 
-    def idle(self, timeout: float = 10) -> None:
+    def idle(self, timeout: float = 30) -> None:
         """Wait until no reconcile is running or queued."""
         assert self.service is not None
         engine = self.service.engine

@@ -249,7 +249,8 @@ def test_leader_losing_its_lease_mid_apply_stops_writing(loop):  # noqa: F811
     # The next leader finishes the job: every object once, nothing deleted.
     leases.delete_namespaced_lease("reliability", "default")
     loop.sandbox.clear_faults()
-    loop.start(**election)
+    # A lease long enough that a busy machine cannot make this leader lose it as well.
+    loop.start(**{**election, "lease_duration": 15.0, "renew_deadline": 10.0, "retry_period": 1.0})
     assert_consistent(loop, head, {f"model-{i}" for i in range(6)})
     assert len(deployments(loop)) == 6
     assert deletions(loop) == {"delete leases": 1}  # the test's own
