@@ -9,10 +9,11 @@ environment.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,9 +21,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from reconciler.cluster.inventory import INSTANCE_PATTERN, default_instance
 from reconciler.errors import ConfigError
@@ -244,11 +247,63 @@ class ServiceSettings(_Frozen):
     )
 
 
+SpecKind = Literal["ModelDeployment", "TrainingJob", "Pipeline"]
+StatusPhase = Literal["Pending", "Progressing", "Ready", "Succeeded", "Failed", "Invalid", "Degraded"]
+
+
+class Receiver(_Frozen):
+    """One webhook told of phase changes. Its URL is a secret (a Slack incoming-webhook URL
+    grants posting): it is never logged, and a file keeps it out of the settings."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+    name: str | None = Field(
+        None, description="how logs and metrics name it; default: receiver-<position>"
+    )
+    url: SecretStr | None = Field(None, description="where to POST")
+    url_file: Path | None = Field(None, description="file holding the URL (read once at start)")
+    format: Literal["json", "slack"] = Field(
+        "json", description="json: the generic payload; slack: an incoming-webhook {text}"
+    )
+    namespaces: list[Name] | None = Field(None, description="only specs in these; default all")
+    kinds: list[SpecKind] | None = Field(None, description="only these spec kinds; default all")
+    phases: list[StatusPhase] | None = Field(
+        None, description="only changes to these phases; default all"
+    )
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Receiver:
+        if (self.url is None) == (self.url_file is None):
+            raise ValueError("a receiver needs exactly one of url and urlFile")
+        return self
+
+
+def _receivers(value: Any) -> Any:
+    """Flags and environment variables give receivers as a JSON list; the file as YAML."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list of receivers: {exc.msg}") from None
+    return value
+
+
+class NotifySettings(_Frozen):
+    notify_receivers: Annotated[list[Receiver], BeforeValidator(_receivers)] = Field(
+        default_factory=list,
+        description="webhooks POSTed on every spec phase change, a JSON list of {url or urlFile, "
+        "format json|slack, namespaces, kinds, phases} (docs/status.md, Notifications)",
+    )
+
+
 class Settings(_Frozen):
     source: SourceSettings
     cluster: ClusterSettings = ClusterSettings()
     service: ServiceSettings = ServiceSettings()
     tenancy: TenancySettings = TenancySettings()
+    notify: NotifySettings = NotifySettings()
 
     def instance(self) -> str:
         """The installation identity: the setting, else one derived from repository and branch."""
@@ -283,6 +338,7 @@ def _options() -> list[Option]:
         ("cluster", ClusterSettings),
         ("service", ServiceSettings),
         ("tenancy", TenancySettings),
+        ("notify", NotifySettings),
     ):
         for name, info in model.model_fields.items():
             annotation = info.annotation
@@ -334,6 +390,7 @@ def load_settings(
         "cluster": {},
         "service": {},
         "tenancy": {},
+        "notify": {},
     }
     origin: dict[str, str] = {}
     for option in OPTIONS:

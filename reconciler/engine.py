@@ -36,6 +36,7 @@ from reconciler.cluster.discovery import Discovery, NotServed
 from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, managers, stamp
 from reconciler.desired import Desired, desired_state, sources_of
 from reconciler.errors import ApiError, ReconcilerError, SourceError
+from reconciler.events import Observer, Report
 from reconciler.health import Phase, assess, worst
 from reconciler.lifecycle import Run, pod_essentials, runs_from
 from reconciler.metrics import Metrics
@@ -195,6 +196,10 @@ class Engine:
         self._pins: dict[SpecOwner, set[str]] = {}
         # Replaced by the leader elector's check when replicas elect one writer.
         self.may_write: Callable[[], bool] = lambda: True
+        # Told what each reconcile did (Kubernetes Events, notifications); set by the service.
+        self.observers: list[Observer] = []
+        # Replaced by the service: True while an observer still has something to send.
+        self.telling: Callable[[], bool] = lambda: False
         self.book = StatusBook(status, self.metrics, lambda: self.may_write())
 
     # ------------------------------------------------------------------ events
@@ -243,11 +248,12 @@ class Engine:
 
     @property
     def idle(self) -> bool:
-        """No reconcile running and none queued: what a caller waits for before it looks."""
+        """No reconcile running and none queued, and what the last one did told: what a caller
+        waits for before it looks."""
         if not self._busy.acquire(blocking=False):
             return False
         try:
-            return self.queue.empty()
+            return self.queue.empty() and not self.telling()
         finally:
             self._busy.release()
 
@@ -951,20 +957,34 @@ class Engine:
             config_error=state.config_error,
             status_branch=self.status.branch,
         )
-        written = [c for c in changeset.changes if c.spec is None or c.spec not in failures]
+        written = [
+            c
+            for c in changeset.changes
+            if (c.spec is None or c.spec not in failures)
+            # Prunes the guard deferred did not happen (yet).
+            and not (
+                c.action is Action.PRUNE
+                and c.spec is not None
+                and SpecKey(*c.spec) in state.deferred
+            )
+        ]
         self.book.did(
             state.head,
             applied=(str(c.ref) for c in written if c.action in (Action.CREATE, Action.UPDATE)),
-            # Prunes the guard deferred did not happen (yet).
-            pruned=(
-                str(c.ref)
-                for c in written
-                if c.action is Action.PRUNE
-                and (c.spec is None or SpecKey(*c.spec) not in state.deferred)
-            ),
+            pruned=(str(c.ref) for c in written if c.action is Action.PRUNE),
             changes=changes,
         )
         self.book.flush(changes, state.head, repository)
+        report = Report(
+            state.head,
+            now,
+            written=tuple(written),
+            failed=tuple(c for c in changeset.changes if c.spec in failures),
+            failures={spec: (f.reason, f.message) for spec, f in failures.items()},
+            changes=tuple(changes),
+        )
+        for observer in self.observers:
+            observer.observe(report)
 
     def _with_adoptions(self, key: SpecKey, status: SpecStatus) -> SpecStatus:
         """Say which existing objects the spec took over (spec.adopt), until the spec changes."""

@@ -23,6 +23,8 @@ from types import MappingProxyType
 MANAGED = ("get", "list", "watch", "patch", "create", "delete")
 # Pods of training runs are only read: their termination messages carry the run's metrics.
 WATCHED = ("list", "watch")
+# Events are only reported: created, and patched when a repeat extends an Event's series.
+RECORDED = ("create", "patch")
 
 # Lists Kubernetes merges by a key (their listMapKeys) in every pod template: a kind whose
 # manifests hold pods merges these too.
@@ -66,7 +68,7 @@ class KindInfo:
     @property
     def managed(self) -> bool:
         """Rendered, applied and pruned by the reconciler."""
-        return "patch" in self.verbs
+        return self.verbs == MANAGED
 
 
 def _crd(group: str, version: str, kind: str, project: str, **fields) -> KindInfo:
@@ -168,6 +170,8 @@ KINDS: tuple[KindInfo, ...] = (
         "kserve",
         health="llm_inference_service",
     ),
+    # reported on the objects above (reconciler.cluster.events), never applied
+    KindInfo("events.k8s.io", "v1", "Event", "events", verbs=RECORDED),
 )
 
 _BY_GROUP_KIND = {(info.group, info.kind): info for info in KINDS}

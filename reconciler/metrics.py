@@ -47,3 +47,20 @@ class Metrics:
         self.prune_guard = Gauge(
             "reconciler_prune_guard_held", "1 while the prune guard holds deletions", registry=r
         )
+        self.queue_depth = Gauge(
+            "reconciler_queue_depth",
+            "Events (commits, watch events, timers) waiting for the worker",
+            registry=r,
+        )
+        self.events = Counter(
+            "reconciler_kube_events_total",
+            "Kubernetes Events by result: posted, failed or dropped (queue full)",
+            ["result"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "reconciler_notifications_total",
+            "Phase-change notifications by receiver and result: sent, failed or dropped",
+            ["receiver", "result"],
+            registry=r,
+        )

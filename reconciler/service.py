@@ -19,12 +19,14 @@ import structlog
 
 from reconciler import backoff
 from reconciler.cluster.client import Connection, KubeClient
+from reconciler.cluster.events import EventRecorder
 from reconciler.cluster.lease import LeaderElector
 from reconciler.config import Settings
 from reconciler.engine import Engine, EngineOptions
 from reconciler.errors import ApiError, ConfigError, SourceError
 from reconciler.httpserver import ServiceServer
 from reconciler.metrics import Metrics
+from reconciler.notify import Notifier
 from reconciler.source.credentials import Credentials
 from reconciler.source.git import GitSource, local_repository_path
 from reconciler.source.verify import CommitVerifier
@@ -124,6 +126,13 @@ class Service:
                 on_lost=self.engine.stopping.set,  # stop writing at once
             )
             self.engine.may_write = self.elector.holds
+        self.metrics.queue_depth.set_function(self.engine.queue.qsize)
+        # Events and notifications tell people what each reconcile did, from threads of their
+        # own: neither slows the loop, neither can fail a reconcile.
+        self.events = EventRecorder(self.client, settings.instance(), self.metrics)
+        self.notifier = Notifier(settings.notify.notify_receivers, self.metrics)
+        self.engine.observers += [self.events, self.notifier]
+        self.engine.telling = lambda: self.events.pending or self.notifier.pending
         self.server: ServiceServer | None = None
         port = settings.service.metrics_port
         if port is not None:
@@ -217,6 +226,8 @@ class Service:
             while not self.elector.leading.wait(0.5):
                 if self.engine.stopping.is_set():
                     return
+        self.events.start()
+        self.notifier.start()
         if not self._start_engine(give_up_after):
             return
         if self.watcher is not None:
@@ -249,6 +260,9 @@ class Service:
 
     def stop(self) -> None:
         self.engine.stop()
+        # Before the client closes: what the last reconcile did is still posted.
+        self.events.stop()
+        self.notifier.stop()
         if self.elector is not None:
             # After the engine: the Lease is handed over only once nothing more is written.
             self.elector.stop(release=True)

@@ -9,6 +9,7 @@
     Writer.ensure_namespace   get + create Namespaces
     Discovery         GET /apis and each /api/v1, /apis/<group>/<version> (non-resource URLs)
     LeaderElector     get + create + update its Lease, in its own namespace
+    EventRecorder     create events.k8s.io Events, and patch one whose series a repeat extends
 
 ``request_permissions()`` maps one HTTP request to what the API server's authorizer checks for it
 (its RequestInfo: the verb from the method and the path, ``watch=true`` making a list a watch),
@@ -90,6 +91,8 @@ def required(
             needed.add(Permission(verb, group_of(api_version), plural(kind)))
     for verb in ("get", "create"):
         needed.add(Permission(verb, "", "namespaces"))
+    for verb in ("create", "patch"):
+        needed.add(Permission(verb, "events.k8s.io", "events"))
     for url in ("/apis", "/api/v1", "/apis/*"):
         needed.add(Permission("get", url=url))
     if lease is not None:

@@ -95,6 +95,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _t("v1", "secrets", "Secret"),
     _t("v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     _t("v1", "events", "Event", short_names=("ev",)),
+    _t("events.k8s.io/v1", "events", "Event", short_names=("ev",)),
     _t(
         "apps/v1",
         "deployments",

@@ -69,16 +69,18 @@ class StatusBook:
         """Set (or, for None, remove) a spec's file; the change when its bytes changed."""
         path = status_path(key)
         self._parsed.pop(path, None)
+        before = self.previous(key)
         if status is None:
             self.statuses.pop(key, None)
-            return StatusChange(key, None) if self.files.pop(path, None) is not None else None
-        status = carry_transitions(self.previous(key), status)
+            gone = self.files.pop(path, None) is not None
+            return StatusChange(key, None, before) if gone else None
+        status = carry_transitions(before, status)
         self.statuses[key] = status
         content = status.to_yaml()
         if self.files.get(path) == content:
             return None
         self.files[path] = content
-        return StatusChange(key, status)
+        return StatusChange(key, status, before)
 
     def phase_counts(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}

@@ -264,10 +264,12 @@ def carry_transitions(old: SpecStatus | None, new: SpecStatus) -> SpecStatus:
 
 @dataclass(frozen=True)
 class StatusChange:
-    """One spec whose status file changed; ``status`` None means the spec (and file) went away."""
+    """One spec whose status file changed; ``status`` None means the spec (and file) went away.
+    ``previous`` is the status it replaced (None for a new spec), for who reports phase changes."""
 
     key: SpecKey
     status: SpecStatus | None
+    previous: SpecStatus | None = None
 
 
 def commit_message(
