@@ -15,6 +15,7 @@ from pathlib import Path
 import pygit2
 
 from reconciler import config
+from reconciler.commands.progress import Progress
 from reconciler.logging import configure
 from reconciler.status.reader import StatusEntry
 from reconciler.status.writer import NOTES_REF
@@ -131,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
             service = Service(settings)
             try:
                 service.start()
-                settled = service.engine.run_until_settled(args.timeout)
+                with Progress(service.metrics):
+                    settled = service.engine.run_until_settled(args.timeout)
             finally:
                 service.stop()
         statuses = read_statuses(str(bare), "status", workdir / "status-cache")

@@ -11,6 +11,7 @@ import threading
 import structlog
 
 from reconciler import config
+from reconciler.commands.progress import Progress
 from reconciler.errors import ApiError, SourceError
 from reconciler.logging import configure
 from reconciler.service import Service
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"reconciler run --once: {service.start_error or exc}", file=sys.stderr)
             return 2
         if once:
-            settled = service.engine.run_until_settled(settings.service.settle_timeout)
+            with Progress(service.metrics):
+                settled = service.engine.run_until_settled(settings.service.settle_timeout)
             state = service.engine.state
             if state.head is None and state.source_error is not None:
                 # Nothing could be read, so nothing was reconciled: an environment error.
@@ -61,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"reconciler run --once: specs did not settle in time{why}", file=sys.stderr)
                 return 1
             return 0
-        service.run_forever()
+        # A cold start applies everything: a person at a terminal sees it move.
+        with Progress(service.metrics):
+            service.run_forever()
         if service.elector is not None and service.elector.lost.is_set():
             # Exit and come back as a standby: nothing half-stopped survives a lost leadership.
             print("reconciler run: leadership lost, exiting", file=sys.stderr)
