@@ -248,7 +248,9 @@ class ServiceSettings(_Frozen):
 
 
 SpecKind = Literal["ModelDeployment", "TrainingJob", "Pipeline"]
-StatusPhase = Literal["Pending", "Progressing", "Ready", "Succeeded", "Failed", "Invalid", "Degraded"]
+StatusPhase = Literal[
+    "Pending", "Progressing", "Ready", "Succeeded", "Failed", "Invalid", "Degraded"
+]
 
 
 class Receiver(_Frozen):
