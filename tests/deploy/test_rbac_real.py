@@ -17,6 +17,7 @@ reconciler's own logs and metrics.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -456,6 +457,16 @@ def assert_nothing_refused(run: Run, real: RealCluster, admin: Any, before: floa
 
 
 # ---------------------------------------------------------------------- the tests
+
+
+@pytest.fixture(autouse=True)
+def alone_on_the_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """kube-apiserver counts refusals for the whole cluster, and one cluster serves every xdist
+    worker: no two of these tests may run at once, or one's 403s would count in the other's."""
+    lock = tmp_path_factory.getbasetemp().parent / "rbac-real.lock"
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def test_the_cluster_wide_install_runs_a_whole_cycle_without_a_403(
