@@ -52,6 +52,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
+
+
 class GitHttp:
     """Read-only smart HTTP for the bare repositories under ``root``, on loopback."""
 
@@ -121,6 +129,7 @@ class FluxControllers:
         workdir.mkdir(parents=True, exist_ok=True)
         storage_port = free_port()
         self.metrics = {name: free_port() for name in ("source", "kustomize")}
+        self.health = {name: free_port() for name in ("source", "kustomize")}
         # The guide's tmpfs for kustomize builds; /dev/shm is one where it exists.
         tmp = Path("/dev/shm") if Path("/dev/shm").is_dir() else workdir
         self._tmp = Path(tmp / f"flux-tmp-{os.getpid()}-{storage_port}")
@@ -137,6 +146,7 @@ class FluxControllers:
             "--watch-all-namespaces=true",
             "--log-level=info",
         ]
+        (workdir / "storage").mkdir()
         self._logs = []
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         for name, extra in (
@@ -158,13 +168,26 @@ class FluxControllers:
                     *common,
                     *extra,
                     f"--metrics-addr=127.0.0.1:{self.metrics[name]}",
-                    f"--health-addr=127.0.0.1:{free_port()}",
+                    f"--health-addr=127.0.0.1:{self.health[name]}",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
             )
         cluster.call("POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+        self._wait_ready(workdir)
+
+    def _wait_ready(self, workdir: Path, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        for name, port in self.health.items():
+            while True:
+                if self.processes[name].poll() is not None:
+                    raise RuntimeError(f"{name}-controller exited; see {workdir}")
+                if _answers(f"http://127.0.0.1:{port}/readyz"):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name}-controller not ready in {timeout:.0f} s")
+                time.sleep(0.1)
 
     def create(self, url: str, teams: list[str]) -> None:
         """The GitRepository and one Kustomization per team folder."""

@@ -31,6 +31,7 @@ import yaml
 PROJECT = Path(__file__).resolve().parent.parent
 LOCAL_CLUSTER = PROJECT / "hack" / "local-cluster"
 START_TIMEOUT = 180.0  # seconds; about 20 on 2 cores with the KServe CRD
+START_ATTEMPTS = 3
 SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$", re.M)
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -77,15 +78,15 @@ class RealCluster:
         for directory in crd_dirs:  # `up` loads one directory: link every file into one
             for crd in sorted(directory.glob("*.yaml")):
                 (crds / crd.name).symlink_to(crd)
-        self._log = (workdir / "local-cluster.log").open("wb")
-        command = [sys.executable, str(LOCAL_CLUSTER), "up", "--dir", str(workdir / "up")]
-        self.process = subprocess.Popen(
-            [*command, "--crds", str(crds)],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-        )
-        line = self._first_line(workdir)
+        # kwok sometimes starts before kube-apiserver publishes a new CRD's OpenAPI and exits;
+        # a fresh start gets past that race.
+        for attempt in range(START_ATTEMPTS):
+            line = self._start(workdir, crds)
+            if line:
+                break
+            said = (workdir / "local-cluster.log").read_text(errors="replace").splitlines()
+            if attempt == START_ATTEMPTS - 1:
+                raise RuntimeError(f"hack/local-cluster up failed: {said[-3:]}")
         server, kubeconfig, kubectl = line.split()
         self.url = server
         self.kubeconfig = Path(kubeconfig.split("=", 1)[1])
@@ -102,17 +103,22 @@ class RealCluster:
         self.context.load_cert_chain(str(workdir / "client.crt"), str(workdir / "client.key"))
         self.components = children(self.process.pid)
 
-    def _first_line(self, workdir: Path) -> str:
-        assert self.process.stdout is not None
+    def _start(self, workdir: Path, crds: Path) -> str:
+        """The line `up` prints once ready; empty if it stopped first."""
+        self._log = (workdir / "local-cluster.log").open("wb")
+        command = [sys.executable, str(LOCAL_CLUSTER), "up", "--dir", str(workdir / "up")]
+        self.process = subprocess.Popen(
+            [*command, "--crds", str(crds)], stdout=subprocess.PIPE, stderr=self._log, text=True
+        )
+        stdout = self.process.stdout
+        assert stdout is not None
         found: list[str] = []
-        reader = threading.Thread(target=lambda: found.append(self.process.stdout.readline()))
-        reader.daemon = True
+        reader = threading.Thread(target=lambda: found.append(stdout.readline()), daemon=True)
         reader.start()
         reader.join(START_TIMEOUT)
         if not found or not found[0].strip():
             self.stop()
-            said = (workdir / "local-cluster.log").read_text(errors="replace").splitlines()
-            raise RuntimeError(f"hack/local-cluster up failed: {said[-3:]}")
+            return ""
         return found[0].strip()
 
     # -- requests

@@ -874,7 +874,8 @@ def main_real(args: argparse.Namespace) -> int:
         *about,
         "- One fresh `hack/local-cluster up` per system and N (kube-apiserver, etcd, "
         "controller-manager, scheduler, kwok fake nodes), with the KServe CRDs"
-        + (" and Flux's own." if home else "."),
+        + (" and Flux's own." if home else ".")
+        + " kubectl is the control plane's own build, not the one named above.",
         f"- Push to live over {args.pushes} pushes for the reconciler and Flux, "
         f"{args.kubectl_pushes} for kubectl (each a whole `apply`).",
     ]
