@@ -1,7 +1,7 @@
 """Fixtures (a pytest plugin, loaded by tests/conftest.py): ``cluster`` and ``real_cluster``.
 
-``cluster`` runs each test that takes it twice: on a fresh sandbox, and on the session's real
-control plane. A test marked ``sandbox_only`` runs on the sandbox alone. Without the
+``cluster`` runs each test that takes it twice: on a fresh sandbox, and on the run's real
+control plane (one for all xdist workers, tests/cluster/shared.py). A test marked ``sandbox_only`` runs on the sandbox alone. Without the
 built binaries (`hack/local-cluster build`) the real runs are skipped with one reason; under
 CI=true that is a failure instead.
 """
@@ -22,7 +22,8 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler.sandbox.core import Sandbox
 from reconciler.sandbox.testing import running_sandbox
-from tests.cluster.real import Booting, RealCluster, Unavailable, booting_real_cluster
+from tests.cluster.real import BOOT_TIMEOUT, RealCluster, Unavailable, up_command
+from tests.cluster.shared import SharedBooting, run_directory, shared_real_cluster
 from tests.waiting import wait_for
 
 SANDBOX_ONLY = "sandbox_only"
@@ -141,16 +142,18 @@ def _needs_real(item: pytest.Item) -> bool:
 @pytest.fixture(scope="session", autouse=True)
 def real_cluster_boot(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[], Booting]]:
-    """Starts the session's real control plane (one per xdist worker) at the first test when any
-    test selected needs it, so that it boots while the others run; stopped at the end."""
+) -> Iterator[Callable[[], SharedBooting]]:
+    """Joins the run's real control plane (starting it when this worker is the first) at the
+    first test when any test selected needs it, so that it boots while the others run; the last
+    worker to finish stops it."""
     with contextlib.ExitStack() as stack:
-        started: list[Booting] = []
+        started: list[SharedBooting] = []
 
-        def boot() -> Booting:
+        def boot() -> SharedBooting:
             if not started:
-                directory = tmp_path_factory.mktemp("real-cluster")
-                started.append(stack.enter_context(booting_real_cluster(directory)))
+                directory = run_directory(tmp_path_factory) / "real-cluster"
+                shared = shared_real_cluster(directory, up_command(directory), BOOT_TIMEOUT)
+                started.append(stack.enter_context(shared))
             return started[0]
 
         if any(_needs_real(item) for item in request.session.items):
@@ -159,8 +162,8 @@ def real_cluster_boot(
 
 
 @pytest.fixture(scope="session")
-def real_cluster(real_cluster_boot: Callable[[], Booting]) -> RealCluster:
-    """The session's real control plane, once it serves."""
+def real_cluster(real_cluster_boot: Callable[[], SharedBooting]) -> RealCluster:
+    """The run's real control plane, once it serves."""
     try:
         return real_cluster_boot().ready()
     except Unavailable as why:

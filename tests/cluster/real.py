@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CLUSTER = ROOT / "hack" / "local-cluster"
 CRDS = ROOT.parent / "shared" / "crds"
 NOT_BUILT = 4  # `hack/local-cluster up`'s exit status when the binaries are not built
+BOOT_TIMEOUT = 300
+"""Seconds ``up`` may take to serve. About 20 on 2 idle cores; two boots beside busy tests took
+95, and a CPU burner beside them pushes past 180."""
 
 
 class Unavailable(Exception):
@@ -48,30 +51,61 @@ class Booting:
         return self._ready
 
     def _wait(self) -> RealCluster:
-        process, log = self._process, self._directory / "up.log"
-        line = _first_line(process, self._deadline, self._timeout)
-        if not line and process.wait() == NOT_BUILT:
-            raise Unavailable(log.read_text().strip().splitlines()[-1])
+        process = self._process
+        line = _first_line(process, self._deadline, self._timeout, self._directory)
         if not line:
-            raise RuntimeError(
-                f"hack/local-cluster up exited with {process.wait()}: " + log.read_text()[-2000:]
-            )
-        server, *fields = line.split()
-        named = dict(field.split("=", 1) for field in fields)
-        return RealCluster(
-            server, Path(named["kubeconfig"]), Path(named["kubectl"]), self._directory
-        )
+            raise exited(process.wait(), self._directory)
+        return parse_ready(line, self._directory)
+
+
+def up_command(directory: Path, *options: str, crds: bool = True) -> list[str]:
+    """``hack/local-cluster up`` in ``directory``, with the upstream CRDs when ``crds`` and they
+    are present."""
+    command = [sys.executable, str(LOCAL_CLUSTER), "up", "--dir", str(directory), *options]
+    if crds and CRDS.is_dir():
+        command += ["--crds", str(CRDS)]
+    return command
+
+
+def parse_ready(line: str, directory: Path) -> RealCluster:
+    """The cluster ``up`` describes in the line it prints once ready."""
+    server, *fields = line.split()
+    named = dict(field.split("=", 1) for field in fields)
+    return RealCluster(server, Path(named["kubeconfig"]), Path(named["kubectl"]), directory)
+
+
+def exited(status: int, directory: Path) -> Exception:
+    """What to raise when ``up`` exited before it was ready."""
+    if status == NOT_BUILT:
+        return Unavailable((directory / "up.log").read_text().strip().splitlines()[-1])
+    return RuntimeError(f"hack/local-cluster up exited with {status}\n{diagnosis(directory)}")
+
+
+def not_ready(timeout: float, directory: Path) -> RuntimeError:
+    return RuntimeError(
+        f"hack/local-cluster up was not ready within {timeout:.0f}s\n{diagnosis(directory)}"
+    )
+
+
+def diagnosis(directory: Path, lines: int = 5) -> str:
+    """The end of ``up``'s own log and of each component's: where a boot stopped, and why."""
+    parts = []
+    logs = [directory / "up.log", *sorted((directory / "logs").glob("*.log"))]
+    for log in logs:
+        if log.name == "audit.log" or not log.is_file():
+            continue
+        tail = log.read_text(errors="replace").rstrip().splitlines()[-lines:]
+        parts.append(f"--- {log.relative_to(directory)} ---\n" + "\n".join(tail))
+    return "\n".join(parts) or f"no log in {directory}"
 
 
 @contextmanager
 def booting_real_cluster(
-    directory: Path, *options: str, crds: bool = True, timeout: float = 180
+    directory: Path, *options: str, crds: bool = True, timeout: float = BOOT_TIMEOUT
 ) -> Iterator[Booting]:
     """``hack/local-cluster up`` in ``directory`` until the block ends, then SIGTERM; with the
     upstream CRDs when ``crds`` and they are present. It boots while the block goes on."""
-    command = [sys.executable, str(LOCAL_CLUSTER), "up", "--dir", str(directory), *options]
-    if crds and CRDS.is_dir():
-        command += ["--crds", str(CRDS)]
+    command = up_command(directory, *options, crds=crds)
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "up.log", "wb") as log:
         process = subprocess.Popen(
@@ -93,14 +127,16 @@ def booting_real_cluster(
 
 @contextmanager
 def running_real_cluster(
-    directory: Path, *options: str, crds: bool = True, timeout: float = 180
+    directory: Path, *options: str, crds: bool = True, timeout: float = BOOT_TIMEOUT
 ) -> Iterator[RealCluster]:
     """``booting_real_cluster``, once it serves."""
     with booting_real_cluster(directory, *options, crds=crds, timeout=timeout) as booting:
         yield booting.ready()
 
 
-def _first_line(process: subprocess.Popen[bytes], deadline: float, timeout: float) -> str:
+def _first_line(
+    process: subprocess.Popen[bytes], deadline: float, timeout: float, directory: Path
+) -> str:
     """The line ``up`` prints once the cluster is ready; empty when it exits first."""
     assert process.stdout is not None
     fd = process.stdout.fileno()
@@ -108,7 +144,7 @@ def _first_line(process: subprocess.Popen[bytes], deadline: float, timeout: floa
     while b"\n" not in data:
         left = deadline - time.monotonic()
         if left <= 0:
-            raise RuntimeError(f"hack/local-cluster up was not ready within {timeout:.0f}s")
+            raise not_ready(timeout, directory)
         readable, _, _ = select.select([fd], [], [], left)
         if readable:
             chunk = os.read(fd, 4096)
