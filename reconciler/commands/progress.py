@@ -56,7 +56,8 @@ class Progress:
             self._say(f"{self._words(applied, pruned)} in {took:.1f}s ({rate:.0f}/s)")
 
     def _run(self) -> None:
-        last, last_at = self._done(), time.monotonic()
+        # From the entry, not from when this thread first runs: work done in between counts.
+        last, last_at = (0, 0), self._began
         while not self._stop.wait(self._interval):
             now, now_at = self._done(), time.monotonic()
             if now == last:

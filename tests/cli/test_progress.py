@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 import subprocess
 import sys
 import threading
@@ -37,7 +38,10 @@ def test_a_terminal_sees_counts_and_rate_while_work_goes_on():
             metrics.writes.labels("apply", "ok").inc(120)
 
             def line_read() -> bool:
-                seen.extend(os.read(master, 4096))
+                # Never block: a read waiting for a line that never comes would outlive the
+                # deadline.
+                if select.select([master], [], [], 0.05)[0]:
+                    seen.extend(os.read(master, 4096))
                 return b"\n" in seen
 
             wait_for(line_read, timeout=5, what="a progress line")
