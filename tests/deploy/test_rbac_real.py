@@ -325,13 +325,21 @@ class Run:
         return None if raw is None else yaml.safe_load(raw)
 
     def wait_phase(
-        self, namespace: str, kind: str, name: str, phase: str, timeout: float = 60
+        self, namespace: str, kind: str, name: str, phase: str, timeout: float = 120
     ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             found = self.status(namespace, kind, name)
             return found if found is not None and found["phase"] == phase else None
 
-        return wait_for(check, timeout, 0.1, what=f"{kind} {namespace}/{name} to be {phase}")
+        try:
+            return wait_for(check, timeout, 0.1, what=f"{kind} {namespace}/{name} to be {phase}")
+        except AssertionError as exc:
+            last = self.status(namespace, kind, name) or {}
+            events = [e for e in self.logs if e.get("log_level") in ("warning", "error")]
+            raise AssertionError(
+                f"{exc}; last status: {last.get('phase')} {last.get('message')!r}; "
+                f"warnings: {events[-5:]}"
+            ) from None
 
     def reconciled(self, commit: str, timeout: float = 60) -> None:
         def done() -> bool:
