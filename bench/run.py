@@ -187,6 +187,8 @@ def requests_by_verb(counters: dict[str, int], *, watches: bool = True) -> dict[
 def reconciler_process(config_file: Path) -> None:
     """Run a Service, report each reconcile as a JSON line, answer commands read from stdin."""
     spawned = float(os.environ["BENCH_SPAWNED"])
+    # Where the engine's time goes: a cProfile dump of its worker thread (appliers not included).
+    profile_to = os.environ.get("BENCH_PROFILE")
     from reconciler import config
     from reconciler.logging import configure
     from reconciler.service import Service
@@ -259,7 +261,20 @@ def reconciler_process(config_file: Path) -> None:
     engine._write, engine.status.write = write, status_write  # type: ignore[method-assign]
     emit(event="constructed", started=started, cpu=time.process_time())
     service.start()
-    worker = threading.Thread(target=service.run_forever, daemon=True)
+
+    def work() -> None:
+        if not profile_to:
+            service.run_forever()
+            return
+        import cProfile
+
+        profiler = cProfile.Profile()
+        try:
+            profiler.runcall(service.run_forever)
+        finally:
+            profiler.dump_stats(profile_to)
+
+    worker = threading.Thread(target=work, daemon=True)
     worker.start()
 
     for line in sys.stdin:
