@@ -19,6 +19,7 @@ out of ``THREADS`` workers: whatever a webhook handler does, the remaining worke
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -115,7 +116,10 @@ class ServiceServer:
         """Close the port and every connection, and end the loop and worker threads."""
         self._stopping = True
         if self._thread.is_alive():
-            self._server.pull_trigger()  # wakes the loop at once instead of at its next poll
+            # Wakes the loop at once instead of at its next poll. The loop may have seen
+            # _stopping and closed the trigger already: then there is nothing left to wake.
+            with contextlib.suppress(OSError):
+                self._server.pull_trigger()
             self._thread.join()
         else:
             self._close()
