@@ -1,8 +1,8 @@
 """bench/run.py --cluster real at a tiny N: each system on its own real cluster, every row filled.
 
 Needs the control plane ``hack/local-cluster build`` makes (CI builds it first; elsewhere the
-tests skip without it). Flux runs only when ``hack/flux/build`` has already built it: CI does not
-build Flux, so there its test skips with that reason.
+tests skip without it). Flux runs only with RECONCILER_BENCH_FLUX=1 once ``hack/flux/build`` has
+built it; CI does not build it, so there its test skips with that reason.
 """
 
 from __future__ import annotations
@@ -103,8 +103,12 @@ def test_reconciler_and_kubectl_on_real_clusters(tmp_path: Path) -> None:
 
 
 def test_flux_on_a_real_cluster(tmp_path: Path) -> None:
+    # Opt-in: whether Flux happens to be in a machine's build cache must not change what the
+    # suite runs, and CI does not build it.
+    if os.environ.get("RECONCILER_BENCH_FLUX") != "1":
+        pytest.skip("Flux's harness runs with RECONCILER_BENCH_FLUX=1 (after hack/flux/build)")
     if not _flux_built():
-        pytest.skip("Flux is not built (hack/flux/build); CI does not build it")
+        pytest.skip("Flux is not built (hack/flux/build)")
     rows = run_bench(tmp_path, "flux")
     push = rows["push to live, p50"]
     assert "(n=2)" in push[0] and "apply (dry run)" in push[1], push
