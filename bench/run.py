@@ -285,6 +285,7 @@ def reconciler_process(config_file: Path) -> None:
                 event="state",
                 settled=engine.settled(),
                 idle=engine.queue.empty() and not busy.is_set(),
+                told=not engine.telling(),
                 quiet=time.time() - last,
                 reconciles=len(records),
             )
@@ -387,6 +388,14 @@ class ReconcilerProcess:
             time.sleep(0.2)
         raise RuntimeError(f"the reconciler did not settle in {timeout:.0f} s")
 
+    def wait_told(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait until the Events and notifications of earlier work are delivered."""
+        deadline = time.monotonic() + timeout
+        while not self.ask("state")["told"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"events still queued after {timeout:.0f} s")
+            time.sleep(0.2)
+
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             assert self.process.stdin is not None
@@ -471,7 +480,10 @@ def run_reconciler(root: Path, repository: SpecRepository, crds: Path | None) ->
         found["settle"] = reconciler.wait_settled()
         progress(f"settled in {found['settle']:.2f} s")
 
-        # A resync with nothing to do: no request but the open watches, no commit.
+        # A resync with nothing to do: no request but the open watches, no commit. Events the
+        # cold start queued are delivered in the background at a bounded rate; they are that
+        # work's, not the resync's, so the resync waits until they are out.
+        reconciler.wait_told()
         commits = status_commits(repository.bare)
         sandbox.reset_counters()
         resynced = reconciler.ask("resync", SETTLE_TIMEOUT)
