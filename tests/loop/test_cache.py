@@ -57,6 +57,11 @@ def test_reads_are_fresh_copies_that_follow_the_watch(sandbox):
         # An answer whose resourceVersion the cache already holds is not news: it is kept as is.
         cache.record({**owned[0], "data": {"model": "not what the server said"}})
         assert cache.owned_by(OWNER) == owned
+        # Nor is an answer older than what the watch already delivered.
+        earlier = str(int(owned[0]["metadata"]["resourceVersion"]) - 1)
+        stale = {**owned[0], "metadata": {**owned[0]["metadata"], "resourceVersion": earlier}}
+        cache.record({**stale, "data": {"model": "an older answer"}})
+        assert cache.owned_by(OWNER) == owned
 
         core.delete_namespaced_config_map("second", "default")
         wait_for(lambda: len(cache.owned_by(OWNER)) == 1, what="the deleted object forgotten")
