@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pygit2
 import pytest
 import structlog
 import structlog.testing
@@ -42,7 +41,7 @@ from reconciler import config
 from reconciler.service import Service
 from tests.cluster.real import RealCluster
 from tests.deploy.conftest import DEPLOY, NAMESPACE, SERVICE_ACCOUNT
-from tests.source.remotes import Remote
+from tests.source.remotes import Remote, branch_files
 from tests.waiting import wait_for
 
 ALLOWED = ("ml-team", "ml-staging")
@@ -304,21 +303,7 @@ class Run:
         return self.remote.commit(files, message)
 
     def status_files(self) -> dict[str, bytes]:
-        repo = pygit2.Repository(str(self.remote.bare))
-        ref = repo.references.get("refs/heads/status")
-        if ref is None:
-            return {}
-        out: dict[str, bytes] = {}
-
-        def walk(tree: pygit2.Tree, prefix: str) -> None:
-            for entry in tree:
-                if entry.type_str == "tree":
-                    walk(repo[entry.id], prefix + entry.name + "/")
-                else:
-                    out[prefix + entry.name] = repo[entry.id].data
-
-        walk(repo[ref.target].peel(pygit2.Tree), "")
-        return out
+        return branch_files(self.remote.bare, "status")
 
     def status(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         raw = self.status_files().get(f"{namespace}/{kind.lower()}/{name}.yaml")

@@ -17,7 +17,7 @@ from reconciler import config
 from reconciler.sandbox.core import Sandbox
 from reconciler.service import Service
 from tests.cluster.fixtures import Cluster
-from tests.source.remotes import Remote
+from tests.source.remotes import Remote, branch_files
 from tests.waiting import wait_for
 
 
@@ -92,21 +92,7 @@ class Loop:
         return file.yaml(self.namespace) if isinstance(file, Document) else file
 
     def status_files(self) -> dict[str, bytes]:
-        repo = pygit2.Repository(str(self.remote.bare))
-        ref = repo.references.get("refs/heads/status")
-        if ref is None:
-            return {}
-        out: dict[str, bytes] = {}
-
-        def walk(tree: pygit2.Tree, prefix: str) -> None:
-            for entry in tree:
-                if entry.type_str == "tree":
-                    walk(repo[entry.id], prefix + entry.name + "/")
-                else:
-                    out[prefix + entry.name] = repo[entry.id].data
-
-        walk(repo[ref.target].peel(pygit2.Tree), "")
-        return out
+        return branch_files(self.remote.bare, "status")
 
     def status_commits(self) -> int:
         repo = pygit2.Repository(str(self.remote.bare))

@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+import pygit2
+
 _GIT_CONFIG = (
     "-c", "user.name=Test",
     "-c", "user.email=test@example.invalid",
@@ -24,6 +26,25 @@ def git(*args: str, cwd: Path) -> str:
     if done.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}")
     return done.stdout.strip()
+
+
+def branch_files(bare: Path, branch: str) -> dict[str, bytes]:
+    """Every file on ``branch`` of the bare repository, by path; empty when there is no branch."""
+    repo = pygit2.Repository(str(bare))
+    ref = repo.references.get(f"refs/heads/{branch}")
+    if ref is None:
+        return {}
+    out: dict[str, bytes] = {}
+
+    def walk(tree: pygit2.Tree, prefix: str) -> None:
+        for entry in tree:
+            if entry.type_str == "tree":
+                walk(repo[entry.id], prefix + entry.name + "/")
+            else:
+                out[prefix + entry.name] = repo[entry.id].data
+
+    walk(repo[ref.target].peel(pygit2.Tree), "")
+    return out
 
 
 class Remote:
