@@ -18,6 +18,8 @@ A corpus file (corpus/*.yaml) is ``{description, steps: [...]}``; each step:
 The result of a step is ``{"status": code, "body": normalized body}``: namespace names become
 ``<ns>``, uids ``<uid>``, timestamps ``<time>``, resource versions ``<rv>``, generated name
 suffixes ``<random>``; ``selfLink`` is dropped; lists the API leaves unordered are sorted.
+managedFields are sorted without their times: the server orders entries by the second they last
+changed, so two runs of one corpus order them differently when a step crosses a second.
 """
 
 from __future__ import annotations
@@ -212,6 +214,8 @@ def normalize(value: Json, namespace: str, key: str = "") -> Json:
         return out
     if isinstance(value, list):
         items = [normalize(item, namespace, key) for item in value]
+        if key == "managedFields":
+            return sorted(items, key=_entry_order)
         if key in UNORDERED and all(isinstance(item, str) for item in items):
             return sorted(items)
         return items
@@ -225,6 +229,13 @@ def normalize(value: Json, namespace: str, key: str = "") -> Json:
         value = IN_RECORD.sub("in record (<rv>)", value)
         return HASH.sub("hash=<hash>", value)
     return value
+
+
+def _entry_order(entry: Json) -> tuple[str, ...]:
+    if not isinstance(entry, dict):
+        return ()
+    fields = ("operation", "manager", "apiVersion", "subresource")
+    return tuple(str(entry.get(field, "")) for field in fields)
 
 
 def differences(sandbox: Json, real: Json, path: str = "") -> list[tuple[str, Json, Json]]:
