@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler import labels
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.lifecycle import Promotion, Run, choose_model, pipeline_progress, runs_to_keep
 from reconciler.render import RenderContext, render
-from reconciler.render.pipeline import step_run_names
-from reconciler.specs.loaded import LoadedSpec
+from reconciler.specs.loaded import LoadedSpec, SpecKey
 from reconciler.specs.models import ModelDeployment, ModelSource, Pipeline, TrainingJob
 
 RunsOf = Callable[[str, str, str], list[Run]]  # (kind, namespace, name) -> runs, newest first
@@ -31,8 +31,8 @@ class Desired:
     waiting: str | None = None  # a reason to report Pending though objects may exist
     extra: dict[str, Any] = field(default_factory=dict)
     served_runs: tuple[tuple[str, str, str, str], ...] = ()  # (kind, ns, name, run) pinned
-    # Runs a serving spec passed over: ((kind, ns, name), run, why), reported on the run too.
-    rejections: tuple[tuple[tuple[str, str, str], str, str], ...] = ()
+    # Runs a serving spec passed over: (source, run, why), reported on the run too.
+    rejections: tuple[tuple[SpecKey, str, str], ...] = ()
 
 
 def _refs(runs: Sequence[Run], keep: set[str], like: Sequence[Mapping[str, Any]]) -> set[ObjectRef]:
@@ -46,14 +46,14 @@ def _promote(
     gate: Mapping[str, float] | None,
     runs_of: RunsOf,
 ) -> Promotion:
-    if source.uri is not None:
+    origin = origin_of(source, namespace)
+    if origin is None:
         return Promotion(None, "fixed URI")
     if source.from_training is not None:
-        name = source.from_training.name
-        return choose_model(runs_of("TrainingJob", namespace, name), gate, f"TrainingJob {name}")
+        return choose_model(runs_of(*origin), gate, f"TrainingJob {origin.name}")
     ref = source.from_pipeline
     assert ref is not None
-    runs = [r for r in runs_of("Pipeline", namespace, ref.name) if r.step == ref.step]
+    runs = [r for r in runs_of(*origin) if r.step == ref.step]
     with_uri = []
     for run in runs:
         uri = run.outputs.get(ref.output) if ref.output else next(iter(run.outputs.values()), None)
@@ -61,17 +61,17 @@ def _promote(
     return choose_model(with_uri, gate, f"Pipeline {ref.name} step {ref.step}")
 
 
-def origin_of(source: ModelSource, namespace: str) -> tuple[str, str, str] | None:
-    """The (kind, namespace, name) of the spec whose runs feed ``source``."""
+def origin_of(source: ModelSource, namespace: str) -> SpecKey | None:
+    """The spec whose runs feed ``source``; None for a fixed URI."""
     if source.from_training is not None:
-        return ("TrainingJob", namespace, source.from_training.name)
+        return SpecKey("TrainingJob", namespace, source.from_training.name)
     if source.from_pipeline is not None:
-        return ("Pipeline", namespace, source.from_pipeline.name)
+        return SpecKey("Pipeline", namespace, source.from_pipeline.name)
     return None
 
 
-def sources_of(loaded: LoadedSpec | None) -> list[tuple[str, str, str]]:
-    """The (kind, namespace, name) of every spec whose runs a serving spec may serve."""
+def sources_of(loaded: LoadedSpec | None) -> list[SpecKey]:
+    """Every spec whose runs a serving spec may serve."""
     if loaded is None or not isinstance(loaded.spec, ModelDeployment):
         return []
     body = loaded.spec.spec
@@ -99,7 +99,7 @@ def _serving(
         resolved[spec.spec.canary.model] = spec.spec.canary.model.uri or canary.uri
     extra: dict[str, Any] = {}
     served: list[tuple[str, str, str, str]] = []
-    rejections: list[tuple[tuple[str, str, str], str, str]] = []
+    rejections: list[tuple[SpecKey, str, str]] = []
     for role, promotion, source in (
         ("model", stable, spec.spec.model),
         ("canary", canary, spec.spec.canary.model if spec.spec.canary else None),
@@ -162,15 +162,15 @@ def _pipeline(
     runs: list[Run],
     pinned: set[str],
 ) -> Desired:
-    names = step_run_names(spec)
+    rendered = render(loaded, RenderContext(source_commit, lambda s: None))
+    # The renderer named each step's current run: read the names back rather than hash again.
+    names = {
+        obj["metadata"]["labels"][labels.PIPELINE_STEP]: obj["metadata"]["name"] for obj in rendered
+    }
     order = [(step.name, step.depends_on) for step in spec.spec.topological_order()]
     progress = pipeline_progress(order, names, {run.name: run for run in runs})
     wanted = {p.run_name for p in progress if p.run is not None or p.startable}
-    objects = [
-        obj
-        for obj in render(loaded, RenderContext(source_commit, lambda s: None))
-        if obj["metadata"]["name"] in wanted
-    ]
+    objects = [obj for obj in rendered if obj["metadata"]["name"] in wanted]
     keep: set[str] = set()
     for step, _ in order:
         step_runs = [run for run in runs if run.step == step]

@@ -26,6 +26,7 @@ from typing import Protocol
 from reconciler import kinds
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.plan import Action, Change
+from reconciler.specs.loaded import SpecKey
 from reconciler.status.model import ResourceRef, SpecStatus, StatusChange
 
 NOTE_BYTES = 1024  # events.k8s.io/v1 refuses a longer note
@@ -40,8 +41,8 @@ class Report:
     time: str  # when, RFC 3339 UTC
     written: tuple[Change, ...] = ()  # applied and pruned, of specs whose writes all succeeded
     failed: tuple[Change, ...] = ()  # the writes planned by specs whose writes failed
-    failures: Mapping[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
-    """Spec (kind, namespace, name) -> (reason, message) of its first failed write."""
+    failures: Mapping[SpecKey, tuple[str, str]] = field(default_factory=dict)
+    """Spec -> (reason, message) of its first failed write."""
     changes: tuple[StatusChange, ...] = ()
 
     @property

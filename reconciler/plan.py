@@ -20,6 +20,7 @@ from reconciler import labels
 from reconciler.cluster.inventory import Inventory, ObjectRef, owner_spec
 from reconciler.cluster.order import apply_order, prune_order
 from reconciler.diff import FieldChange, drift
+from reconciler.specs.loaded import SpecKey
 
 _REASONS_SHOWN = 3
 
@@ -43,8 +44,8 @@ class Change:
     drift: tuple[str, ...] = ()
 
     @property
-    def spec(self) -> tuple[str, str, str] | None:
-        """``(kind, namespace, name)`` of the spec this change belongs to."""
+    def spec(self) -> SpecKey | None:
+        """The spec this change belongs to."""
         obj = self.desired if self.desired is not None else self.live
         return owner_spec(obj) if obj is not None else None
 
@@ -99,9 +100,9 @@ class ChangeSet:
             )
         )
 
-    def by_spec(self) -> dict[tuple[str, str, str] | None, tuple[Change, ...]]:
+    def by_spec(self) -> dict[SpecKey | None, tuple[Change, ...]]:
         """Changes grouped by owning spec, in plan order; None holds unlabelled objects."""
-        groups: dict[tuple[str, str, str] | None, list[Change]] = {}
+        groups: dict[SpecKey | None, list[Change]] = {}
         for change in self.changes:
             groups.setdefault(change.spec, []).append(change)
         return {spec: tuple(changes) for spec, changes in groups.items()}
@@ -198,64 +199,3 @@ def _drift_reason(drifts: list[FieldChange]) -> str:
     shown = "; ".join(change.path for change in drifts[:_REASONS_SHOWN])
     hidden = len(drifts) - _REASONS_SHOWN
     return f"drifted: {shown}" + (f" (and {hidden} more)" if hidden > 0 else "")
-
-
-# --- prune guard -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PruneGuard:
-    """Prunes withheld from a changeset, and why.
-
-    ``held`` is True when every prune of the commit was stopped (the PruneBlocked case); False when
-    only the objects of files that failed to load were kept and the other prunes went ahead.
-    """
-
-    held: bool
-    reason: str
-    override: str
-    refs: tuple[ObjectRef, ...] = ()
-
-
-def guard_prunes(
-    changeset: ChangeSet,
-    *,
-    load_failed: bool,
-    failed_files: Collection[str],
-) -> tuple[ChangeSet, PruneGuard | None]:
-    """Remove prunes the state of the repository makes unsafe; return the rest and what was kept.
-
-    Prunes are held when the commit's specs failed to load as a whole. Objects whose
-    ``mlops/source-path`` names a file in ``failed_files`` are kept: a broken file must not read
-    as the removal of everything it declared. How much one commit may delete, and whether its
-    history follows the last one reconciled, is judged once per commit (``reconciler.guard``).
-    """
-    prunes = changeset.prunes
-    if not prunes:
-        return changeset, None
-    if load_failed:
-        guard = PruneGuard(
-            held=True,
-            reason=f"the specs at this commit did not load; holding all {len(prunes)} prunes",
-            override="fix the spec repository; pruning resumes at the first commit that loads",
-            refs=tuple(change.ref for change in prunes),
-        )
-        return changeset.withholding(guard.refs), guard
-    kept = tuple(change for change in prunes if _source_path(change) in failed_files)
-    if not kept:
-        return changeset, None
-    files = sorted({_source_path(change) or "" for change in kept})
-    guard = PruneGuard(
-        held=False,
-        reason=(
-            f"kept {len(kept)} object{'s' if len(kept) != 1 else ''} "
-            f"whose spec files did not load: {', '.join(files)}"
-        ),
-        override="fix those files; their objects are pruned only once the files load",
-        refs=tuple(change.ref for change in kept),
-    )
-    return changeset.withholding(guard.refs), guard
-
-
-def _source_path(change: Change) -> str | None:
-    return _annotation(change.live, labels.SOURCE_PATH) if change.live is not None else None

@@ -22,7 +22,7 @@ from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.events import EventRecorder
 from reconciler.cluster.lease import LeaderElector
 from reconciler.config import Settings
-from reconciler.engine import Engine, EngineOptions
+from reconciler.engine import EngineOptions, build_engine
 from reconciler.errors import ApiError, ConfigError, SourceError
 from reconciler.httpserver import ServiceServer
 from reconciler.metrics import Metrics
@@ -92,7 +92,7 @@ class Service:
             self.source.credentials,
             timeout=source.git_timeout,
         )
-        self.engine = Engine(
+        self.engine = build_engine(
             self.source,
             self.client,
             self.status,

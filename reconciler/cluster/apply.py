@@ -8,17 +8,22 @@ server's answer is recorded in the watch cache so the watch event it causes is a
 Server-side apply creates what is missing and takes over what exists, so before a create the
 writer looks (``lookup``): one metadata-only LIST per kind and namespace where a batch creates
 several objects, a GET for a lone one. Whose an existing object is, the caller decides.
+
+Worker threads do not inherit the caller's context variables: each task runs in a copy of the
+caller's context, so its log lines carry the reconcile's ``commit``, plus the ``spec`` whose object
+it writes when the caller names the owners.
 """
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -29,8 +34,12 @@ from reconciler.cluster.inventory import ObjectRef
 from reconciler.cluster.order import apply_order, prune_order
 from reconciler.errors import ApiError, TransientApiError
 from reconciler.labels import FIELD_MANAGER
+from reconciler.specs.loaded import SpecKey
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 STOPPED = "not written: stopping (shut down, or leadership lost)"
 
@@ -166,8 +175,9 @@ class Writer:
             else:
                 singles.extend(group)
         if singles:
+            lookup_one = _in_context(self._lookup_one, lambda ref: None)
             with ThreadPoolExecutor(self._concurrency, thread_name_prefix="lookup") as pool:
-                for ref, answer in zip(singles, pool.map(self._lookup_one, singles), strict=True):
+                for ref, answer in zip(singles, pool.map(lookup_one, singles), strict=True):
                     if isinstance(answer, str):
                         result.errors[ref] = answer
                     elif answer is not None:
@@ -210,15 +220,23 @@ class Writer:
             for ref in refs:
                 result.errors[ref] = str(exc)
 
-    def apply(self, objects: Sequence[dict[str, Any]]) -> list[WriteResult]:
+    def apply(
+        self, objects: Sequence[dict[str, Any]], owners: Mapping[ObjectRef, SpecKey] = {}
+    ) -> list[WriteResult]:
+        """Apply in rank order; ``owners`` names each object's spec for the log context."""
         ordered = apply_order(list(objects))
         batches = itertools.groupby(ordered, key=lambda o: (o.get("apiVersion"), o.get("kind")))
-        return self._run_batches([list(batch) for _, batch in batches], self.apply_one)
+        call = _in_context(self.apply_one, lambda obj: owners.get(ObjectRef.from_object(obj)))
+        return self._run_batches([list(batch) for _, batch in batches], call)
 
-    def delete(self, refs: Sequence[ObjectRef]) -> list[WriteResult]:
+    def delete(
+        self, refs: Sequence[ObjectRef], owners: Mapping[ObjectRef, SpecKey] = {}
+    ) -> list[WriteResult]:
+        """Delete in reverse rank order; ``owners`` as for ``apply``."""
         ordered = prune_order(list(refs))
         batches = itertools.groupby(ordered, key=lambda r: (r.api_version, r.kind))
-        return self._run_batches([list(batch) for _, batch in batches], self.delete_one)
+        call = _in_context(self.delete_one, owners.get)
+        return self._run_batches([list(batch) for _, batch in batches], call)
 
     def _run_batches(self, batches: list[list[Any]], call: Callable[[Any], WriteResult]):
         results: list[WriteResult] = []
@@ -252,6 +270,25 @@ class Writer:
                 return str(exc)
         log.info("namespace_created", namespace=name)
         return None
+
+
+def _in_context(call: Callable[[T], R], spec_of: Callable[[T], SpecKey | None]) -> Callable[[T], R]:
+    """``call`` run in a copy of the caller's context (taken now), with ``spec`` bound.
+
+    One copy per task: a context cannot be entered by two threads at once.
+    """
+    context = contextvars.copy_context()
+
+    def task(item: T) -> R:
+        def bound() -> R:
+            spec = spec_of(item)
+            if spec is not None:
+                structlog.contextvars.bind_contextvars(spec=str(spec))
+            return call(item)
+
+        return context.copy().run(bound)
+
+    return task
 
 
 def _as_object(ref: ObjectRef, found: dict[str, Any]) -> dict[str, Any]:

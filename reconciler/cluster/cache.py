@@ -31,16 +31,15 @@ from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery, NotServed, Resource
 from reconciler.cluster.inventory import ObjectRef, owner_spec
 from reconciler.errors import ApiError
+from reconciler.specs.loaded import SpecKey
 
 log = structlog.get_logger(__name__)
-
-SpecOwner = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     version: str | None  # metadata.resourceVersion
-    owner: SpecOwner | None
+    owner: SpecKey | None
     body: str  # the object as compact JSON
 
     def decoded(self) -> dict[str, Any]:
@@ -53,7 +52,7 @@ class WatchEvent:
     object: dict[str, Any]
 
     @property
-    def owner(self) -> SpecOwner | None:
+    def owner(self) -> SpecKey | None:
         return owner_spec(self.object)
 
 
@@ -82,7 +81,7 @@ class WatchCache:
         self._namespaces = None if namespaces is None else tuple(sorted(set(namespaces)))
         self._lock = threading.Lock()
         self._entries: dict[ObjectRef, _Entry] = {}
-        self._by_owner: dict[SpecOwner, set[ObjectRef]] = {}
+        self._by_owner: dict[SpecKey, set[ObjectRef]] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._followers: dict[tuple[str, str], _Follower] = {}
@@ -94,19 +93,19 @@ class WatchCache:
             entry = self._entries.get(ref)
         return None if entry is None else entry.decoded()
 
-    def owned_by(self, owner: SpecOwner) -> list[dict[str, Any]]:
+    def owned_by(self, owner: SpecKey) -> list[dict[str, Any]]:
         return [entry.decoded() for entry in self._owned_entries(owner)]
 
-    def versions(self, owner: SpecOwner) -> list[str | None]:
+    def versions(self, owner: SpecKey) -> list[str | None]:
         """The resourceVersions of ``owner``'s objects, in ``owned_by`` order, decoding none."""
         return [entry.version for entry in self._owned_entries(owner)]
 
-    def _owned_entries(self, owner: SpecOwner) -> list[_Entry]:
+    def _owned_entries(self, owner: SpecKey) -> list[_Entry]:
         with self._lock:
             refs = self._by_owner.get(owner, ())
             return [self._entries[ref] for ref in sorted(refs)]
 
-    def owners(self) -> set[SpecOwner]:
+    def owners(self) -> set[SpecKey]:
         with self._lock:
             return set(self._by_owner)
 

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import labels
+from reconciler.specs.loaded import SpecKey
 
 INSTANCE_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$"
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)$")
@@ -189,8 +190,8 @@ def _trimmed(location: str) -> str:
     return location[: -len(".git")] if location.endswith(".git") else location
 
 
-def owner_spec(obj: dict[str, Any]) -> tuple[str, str, str] | None:
-    """``(kind, namespace, name)`` of the spec that rendered ``obj``, or None when unlabelled.
+def owner_spec(obj: dict[str, Any]) -> SpecKey | None:
+    """The key of the spec that rendered ``obj``, or None when unlabelled.
 
     A cluster-scoped object has no namespace of its own, so it falls back to the
     ``mlops/spec-namespace`` label.
@@ -201,4 +202,4 @@ def owner_spec(obj: dict[str, Any]) -> tuple[str, str, str] | None:
     if not kind or not name:
         return None
     namespace = (obj.get("metadata") or {}).get("namespace") or labels_.get(labels.SPEC_NAMESPACE)
-    return (str(kind), str(namespace or ""), str(name))
+    return SpecKey(str(kind), str(namespace or ""), str(name))

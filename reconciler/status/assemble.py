@@ -1,8 +1,9 @@
 """Assemble one spec's status from what the reconcile found: pure, no clock but ``now``.
 
-The phase comes from the first stage that stopped the spec (InvalidSpec, RenderFailed,
-NotInstalled, ApplyFailed, PruneBlocked), else from the health of its objects; the kind-specific
-fields come from the lifecycle (runs, steps, the promoted model).
+The phase comes from the first stage that stopped the spec (``reconciler.reasons``: InvalidSpec,
+RenderFailed, NotInstalled, ApplyFailed, NotOwned), else from the health of its objects; the
+kind-specific fields come from the lifecycle (runs, steps, the promoted model). A prune guard that
+holds is no spec's failure: it is reported once, in repository.yaml.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.health import Health, Phase, assess, load_failure, worst
+from reconciler.reasons import Reason
 from reconciler.specs.loaded import LoadResult, SpecKey
 from reconciler.status.model import (
     Condition,
@@ -30,7 +32,7 @@ class Outcome:
 
     key: SpecKey
     source_commit: str
-    stage_reason: str | None = None  # set when a stage stopped the spec
+    stage_reason: Reason | None = None  # set when a stage stopped the spec
     stage_message: str = ""
     waiting: str | None = None  # Pending with this reason (e.g. no model passes the gate yet)
     objects: Sequence[Mapping[str, Any]] = ()  # live objects the spec currently owns
@@ -40,16 +42,18 @@ class Outcome:
 
 
 FAILED_STAGES = {
-    "InvalidSpec": StatusPhase.INVALID,
-    "RenderFailed": StatusPhase.FAILED,
-    "NotInstalled": StatusPhase.FAILED,
-    "ApplyFailed": StatusPhase.FAILED,
+    Reason.INVALID_SPEC: StatusPhase.INVALID,
+    Reason.RENDER_FAILED: StatusPhase.FAILED,
+    Reason.NOT_INSTALLED: StatusPhase.FAILED,
+    Reason.APPLY_FAILED: StatusPhase.FAILED,
+    Reason.NOT_OWNED: StatusPhase.FAILED,
 }
 
 
 def _ready_condition(phase: StatusPhase, reason: str, message: str, now: str) -> Condition:
     good = phase in (StatusPhase.READY, StatusPhase.SUCCEEDED)
-    return Condition("Ready", "True" if good else "False", reason, message, now)
+    # Plain text: the YAML dumper writes str itself, not its subclasses (a Reason member).
+    return Condition("Ready", "True" if good else "False", str(reason), message, now)
 
 
 def _replicas(objects: Iterable[Mapping[str, Any]]) -> dict[str, int] | None:
@@ -84,10 +88,10 @@ def _pipeline_phase(extra: Mapping[str, Any]) -> Health | None:
     summary = f"{done}/{len(steps)} steps succeeded"
     if any(p in ("Failed", "Blocked") for p in phases):
         failed = next(s["name"] for s in steps if s.get("phase") == "Failed")
-        return Health(Phase.Failed, "StepFailed", f"step {failed} failed; {summary}")
+        return Health(Phase.Failed, Reason.STEP_FAILED, f"step {failed} failed; {summary}")
     if done == len(steps):
-        return Health(Phase.Succeeded, "PipelineSucceeded", summary)
-    return Health(Phase.Progressing, "StepsRunning", summary)
+        return Health(Phase.Succeeded, Reason.PIPELINE_SUCCEEDED, summary)
+    return Health(Phase.Progressing, Reason.STEPS_RUNNING, summary)
 
 
 def _pending_load(extra: dict[str, Any], objects: Iterable[Mapping[str, Any]]) -> None:
@@ -119,7 +123,7 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
         message = outcome.stage_message
         reason = outcome.stage_reason
     elif outcome.waiting is not None:
-        phase, reason, message = StatusPhase.PENDING, "Waiting", outcome.waiting
+        phase, reason, message = StatusPhase.PENDING, Reason.WAITING, outcome.waiting
     else:
         current = [o for o in outcome.objects if o["metadata"]["name"] in outcome.current]
         health: Health | None = None
@@ -127,7 +131,7 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
             # A run created by this very reconcile is not among the runs read before it: its
             # Job may already have finished, but the status reports it with its run next time.
             health = _training_phase(extra) or Health(
-                Phase.Progressing, "RunStarting", "the new run is starting"
+                Phase.Progressing, Reason.RUN_STARTING, "the new run is starting"
             )
         elif key.kind == "Pipeline":
             health = _pipeline_phase(extra)
@@ -183,7 +187,7 @@ def invalid(
         observed_commit=source_commit,
         phase=StatusPhase.INVALID,
         message=message,
-        conditions=(_ready_condition(StatusPhase.INVALID, "InvalidSpec", message, now),),
+        conditions=(_ready_condition(StatusPhase.INVALID, Reason.INVALID_SPEC, message, now),),
         resources=resource_refs(objects),
     )
 

@@ -134,13 +134,15 @@ def test_the_resync_timer_replans_a_spec_whose_objects_changed(loop):
     engine = service.engine
     cached = next(
         obj
-        for obj in engine.cache.owned_by(("ModelDeployment", loop.namespace, "model-b"))
+        for obj in engine.cluster.objects.owned_by(("ModelDeployment", loop.namespace, "model-b"))
         if obj["kind"] == "Deployment"
     )
     stale = {**cached, "spec": {**cached["spec"], "replicas": 9}}
-    engine.cache.record({**stale, "metadata": {**cached["metadata"], "resourceVersion": "0"}})
+    engine.cluster.objects.record(
+        {**stale, "metadata": {**cached["metadata"], "resourceVersion": "0"}}
+    )
     wait_for(
-        lambda: engine.cache.get(ObjectRef.from_object(cached))["spec"]["replicas"] == 1,
+        lambda: engine.cluster.objects.get(ObjectRef.from_object(cached))["spec"]["replicas"] == 1,
         what="the resync re-applied the spec",
     )
 

@@ -1,4 +1,4 @@
-"""The prune guard: guard_prunes() per reconcile, and guard.judge() once per commit."""
+"""The prune guard: unloaded_prunes() per reconcile, and judge() once per commit."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from reconciler import guard
 from reconciler.cluster.inventory import Inventory, ObjectRef, stamp
-from reconciler.plan import Action, ChangeSet, PruneGuard, guard_prunes, plan
-from reconciler.status.model import PruneGuard as HeldGuard
+from reconciler.plan import ChangeSet, plan
+from reconciler.status.model import PruneGuard
 
 HEAD = "c0ffee" + "0" * 34
 
@@ -46,36 +46,29 @@ def refs(changeset: ChangeSet) -> tuple[ObjectRef, ...]:
 
 def test_nothing_to_prune_is_not_guarded() -> None:
     changeset = changes(0, keep=3)
-    assert guard_prunes(changeset, load_failed=False, failed_files=()) == (changeset, None)
+    assert guard.unloaded_prunes(changeset, load_failed=False, failed_files=()) == ((), None)
 
 
 def test_load_failure_holds_every_prune() -> None:
     changeset = changes(2, keep=18)
-    guarded, held = guard_prunes(changeset, load_failed=True, failed_files=())
-    assert guarded.prunes == ()
-    assert guarded.noops == changeset.noops
+    kept, held = guard.unloaded_prunes(changeset, load_failed=True, failed_files=())
+    assert tuple(change.ref for change in kept) == refs(changeset)
     assert held == PruneGuard(
         held=True,
-        reason="the specs at this commit did not load; holding all 2 prunes",
-        override="fix the spec repository; pruning resumes at the first commit that loads",
-        refs=refs(changeset),
+        reason="the specs at this commit did not load; holding all 2 prunes; "
+        "fix the spec repository; pruning resumes at the first commit that loads",
     )
 
 
 def test_objects_from_files_that_failed_to_load_are_kept() -> None:
     broken = planned([], [managed("a", "models/broken.yaml"), managed("b", "models/gone.yaml")])
-    guarded, kept = guard_prunes(broken, load_failed=False, failed_files={"models/broken.yaml"})
-    assert [c.ref.name for c in guarded.prunes] == ["b"]
-    assert kept is not None
-    assert kept.held is False
-    assert [ref.name for ref in kept.refs] == ["a"]
-    assert kept.reason == "kept 1 object whose spec files did not load: models/broken.yaml"
-
-
-def test_other_changes_pass_through_untouched() -> None:
-    changeset = planned([managed("new")], [managed(f"gone-{i}") for i in range(5)])
-    guarded, _ = guard_prunes(changeset, load_failed=True, failed_files=())
-    assert [(c.action, c.ref.name) for c in guarded] == [(Action.CREATE, "new")]
+    kept, why = guard.unloaded_prunes(
+        broken, load_failed=False, failed_files={"models/broken.yaml"}
+    )
+    assert [c.ref.name for c in kept] == ["a"]
+    assert why is not None
+    assert why.held is False
+    assert why.reason.startswith("kept 1 object whose spec files did not load: models/broken.yaml;")
 
 
 FRACTIONS = [
@@ -104,7 +97,7 @@ def test_a_commit_removing_too_much_is_held(
     if reason is None:
         assert held is None
         return
-    assert held == HeldGuard(
+    assert held == PruneGuard(
         held=True,
         reason=f"{reason}; {guard.release_hint(HEAD)}",
         commit=HEAD,
@@ -139,8 +132,8 @@ def test_only_the_held_commit_can_be_released_by_the_operator() -> None:
 
 
 def test_waiting_and_combined_reasons() -> None:
-    assert guard.waiting([]) is None
-    wait = guard.waiting(["ModelDeployment/ml/fraud-v2"])
+    assert guard.waiting_for([]) is None
+    wait = guard.waiting_for(["ModelDeployment/ml/fraud-v2"])
     assert wait is not None and not wait.held
     assert wait.reason == "waiting for replacements to become ready: ModelDeployment/ml/fraud-v2"
     held = guard.judge(HEAD, prunes=3, owned_before=4, max_fraction=0.5)

@@ -55,14 +55,14 @@ def test_crd_installed_after_start_is_watched_and_one_deleted_is_dropped(loop, r
     loop.wait_phase("ModelDeployment", "web", "Ready")
     missing = loop.wait_phase("TrainingJob", "tune", "Failed")
     assert "kuberay is not installed" in missing["message"]
-    assert RAYJOB not in service.engine.cache.served_kinds
+    assert RAYJOB not in service.engine.cluster.objects.served_kinds
 
     extensions = k8s.ApiextensionsV1Api(loop.api)
     extensions.create_custom_resource_definition(rayjob_crd)
     # Succeeded is only seen through a watch on RayJobs: the kind is followed without a restart.
     done = loop.wait_phase("TrainingJob", "tune", "Succeeded", timeout=20)
     assert done["runs"][0]["phase"] == "Succeeded"
-    assert RAYJOB in service.engine.cache.served_kinds
+    assert RAYJOB in service.engine.cluster.objects.served_kinds
 
     loop.sandbox.reset_counters()
     extensions.delete_custom_resource_definition(rayjob_crd["metadata"]["name"])
@@ -73,7 +73,9 @@ def test_crd_installed_after_start_is_watched_and_one_deleted_is_dropped(loop, r
     )
     assert gone
     assert loop.status("TrainingJob", "tune")["phase"] == "Failed"
-    wait_for(lambda: RAYJOB not in service.engine.cache.served_kinds, what="RayJobs unwatched")
+    wait_for(
+        lambda: RAYJOB not in service.engine.cluster.objects.served_kinds, what="RayJobs unwatched"
+    )
     # Nothing was deleted because a kind disappeared: the other spec's objects are untouched.
     assert deletions(loop.sandbox.counters()) == {"delete customresourcedefinitions": 1}
     assert [

@@ -1,0 +1,66 @@
+"""Stage desired: what should exist for one dirty spec, from its spec, its runs and the pins.
+
+A spec whose inputs (``inputs``) are those it last settled with is skipped: the same inputs give
+the same plan and status, so a resync of thousands of quiet specs renders none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.desired import Desired, desired_state, sources_of
+from reconciler.lifecycle import Run, runs_from
+from reconciler.promotion import Promotions
+from reconciler.specs.loaded import LoadedSpec, SpecKey
+
+from .context import Cycle
+from .ports import Cluster
+
+
+class Runs:
+    """The runs of each training or pipeline spec, read from the caches once per reconcile."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+        self._memo: dict[SpecKey, list[Run]] = {}
+
+    def __call__(self, kind: str, namespace: str, name: str) -> list[Run]:
+        owner = SpecKey(kind, namespace, name)
+        if owner not in self._memo:
+            objects = self._cluster.objects.owned_by(owner)
+            self._memo[owner] = runs_from(objects, self._cluster.pods.owned_by(owner))
+        return self._memo[owner]
+
+
+def inputs(
+    cycle: Cycle, key: SpecKey, loaded: LoadedSpec, cluster: Cluster, promotions: Promotions
+) -> tuple[Any, ...]:
+    """What render, plan and status of ``key`` read: the spec, where it came from, the
+    resourceVersions of its objects and of the runs it may serve, pins and gate notes."""
+    versions = cluster.objects.versions(key) + cluster.pods.versions(key)
+    for source in sources_of(loaded):
+        versions += cluster.objects.versions(source) + cluster.pods.versions(source)
+    notes = promotions.notes(key)
+    return (
+        cycle.hashes.get(key),
+        loaded.file,
+        cycle.origin(key),
+        tuple(versions),
+        frozenset(promotions.pinned(key)),
+        tuple((run, tuple(sorted(why.items()))) for run, why in sorted(notes.items())),
+    )
+
+
+def desire(
+    cycle: Cycle,
+    key: SpecKey,
+    loaded: LoadedSpec,
+    live: list[dict[str, Any]],
+    runs: Runs,
+    promotions: Promotions,
+) -> Desired:
+    """The objects ``key`` wants now; what it serves and passed over is recorded for the
+    specs planned after it. Raises ReconcilerError when the spec cannot be rendered."""
+    desired = desired_state(loaded, cycle.origin(key), live, runs, promotions.pinned(key))
+    promotions.record(key, desired.served_runs, desired.rejections)
+    return desired
