@@ -1,0 +1,155 @@
+"""The engine driven through its stages with fakes: each reconcile runs in milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from reconciler.engine import Engine, Trigger
+from tests.engine.fakes import (
+    FakeClock,
+    FakeCluster,
+    FakeStatusWriter,
+    Repository,
+    engine,
+    serving,
+    training,
+)
+
+
+@dataclass
+class World:
+    repository: Repository
+    cluster: FakeCluster
+    status: FakeStatusWriter
+    clock: FakeClock
+    engine: Engine
+
+    def reconcile(self, reason: str = "commit") -> None:
+        self.clock.advance(1)
+        self.engine.reconcile([Trigger(reason)])
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    repository = Repository(tmp_path)
+    cluster, status, clock = FakeCluster(), FakeStatusWriter(), FakeClock()
+    made = engine(repository, cluster, status, clock)
+    made.start()
+    yield World(repository, cluster, status, clock, made)
+    made.stop()
+
+
+def specs(*names: str) -> dict[str, str]:
+    return {f"models/{name}.yaml": serving(name) for name in names}
+
+
+def test_construction_does_no_io(tmp_path: Path) -> None:
+    cluster, status = FakeCluster(), FakeStatusWriter()
+    engine(Repository(tmp_path), cluster, status, FakeClock())
+    assert cluster.writer.calls == []
+    assert status.commits == []
+
+
+def test_a_cold_cycle_applies_and_reports(world: World) -> None:
+    head = world.repository.commit(specs("fraud", "churn"))
+    world.engine.reconcile([Trigger("start")])
+    assert world.cluster.names("Deployment") == ["churn", "fraud"]
+    assert world.cluster.names("Service") == ["churn", "fraud"]
+    assert ("namespace", "ml") in world.cluster.writer.calls
+    fraud = world.status.status("ModelDeployment", "fraud")
+    assert fraud is not None
+    assert (fraud["phase"], fraud["observedCommit"]) == ("Ready", head)
+    # The injected clock, not the machine's, dates the condition.
+    assert fraud["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
+    assert world.status.repository()["sourceCommit"] == head
+
+
+def test_a_no_op_cycle_sends_nothing(world: World) -> None:
+    world.repository.commit(specs("fraud", "churn"))
+    world.reconcile("start")
+    world.reconcile("resync")  # the status of what the first cycle created settles
+    calls, commits = len(world.cluster.writer.calls), len(world.status.commits)
+    world.reconcile("resync")
+    world.reconcile("poll")
+    assert world.cluster.writer.calls[calls:] == []
+    assert len(world.status.commits) == commits
+
+
+def test_a_removed_spec_is_pruned_last(world: World) -> None:
+    world.repository.commit(specs("fraud", "churn"))
+    world.reconcile("start")
+    world.cluster.writer.calls.clear()
+    files = specs("fraud")
+    files["models/fraud.yaml"] = serving("fraud", image="registry.example/serve:2")
+    world.repository.commit(files)
+    world.reconcile()
+    writes = world.cluster.writer.writes
+    assert ("delete", "churn") in writes
+    first_delete = min(i for i, (verb, _) in enumerate(writes) if verb == "delete")
+    assert all(verb == "apply" for verb, _ in writes[:first_delete])
+    assert all(verb == "delete" for verb, _ in writes[first_delete:])
+    assert ("apply", "fraud") in writes[:first_delete]
+    assert world.cluster.names("Deployment") == ["fraud"]
+    assert world.status.status("ModelDeployment", "churn") is None
+
+
+def test_a_broken_reconciler_yaml_changes_nothing(world: World) -> None:
+    world.repository.commit(specs("fraud", "churn"))
+    world.reconcile("start")
+    world.cluster.writer.calls.clear()
+    broken = {"reconciler.yaml": "defaultNamespace: [not, a, name]\n", **specs("fraud")}
+    tip = world.repository.commit(broken)
+    world.reconcile()
+    assert world.cluster.writer.writes == []
+    assert world.cluster.names("Deployment") == ["churn", "fraud"]
+    assert world.engine.state.config_error is not None
+    assert tip[:7] in world.engine.state.config_error
+    repository = world.status.repository()
+    assert repository["sourcePhase"] == "Failed"
+    assert "reconciler.yaml" in repository["sourceMessage"]
+
+
+def test_the_guard_holds_a_mass_prune(world: World) -> None:
+    world.repository.commit(specs("a", "b", "c", "d"))
+    world.reconcile("start")
+    world.cluster.writer.calls.clear()
+    held = world.repository.commit(specs("a"))
+    world.reconcile()
+    assert [verb for verb, _ in world.cluster.writer.writes if verb == "delete"] == []
+    assert world.cluster.names("Deployment") == ["a", "b", "c", "d"]
+    guard = world.status.repository()["pruneGuard"]
+    assert guard["held"] is True
+    assert guard["commit"] == held
+    assert "would delete 6 of 8 managed objects" in guard["reason"]
+    # Removed specs keep their status while their objects stay.
+    assert world.status.status("ModelDeployment", "b") is not None
+
+
+def test_a_failed_apply_of_one_spec_does_not_stop_the_others(world: World) -> None:
+    world.cluster.writer.fail = {"fraud"}
+    world.repository.commit(specs("fraud", "churn"))
+    world.reconcile("start")
+    assert "churn" in world.cluster.names("Deployment")
+    fraud = world.status.status("ModelDeployment", "fraud")
+    churn = world.status.status("ModelDeployment", "churn")
+    assert fraud is not None and churn is not None
+    assert fraud["phase"] == "Failed"
+    assert fraud["conditions"][0]["reason"] == "ApplyFailed"
+    assert churn["phase"] == "Ready"
+
+
+def test_a_bug_in_one_spec_is_logged_not_reported_as_render_failed(world: World) -> None:
+    world.cluster.kinds.crash_on = {"Job"}
+    world.repository.commit({"training/train.yaml": training("train"), **specs("fraud")})
+    with capture_logs() as logs:
+        world.reconcile("start")
+    crashed = [entry for entry in logs if entry["event"] == "spec_plan_crashed"]
+    assert [entry["error"] for entry in crashed] == ["RuntimeError"]
+    assert world.status.status("TrainingJob", "train") is None  # not RenderFailed
+    assert world.cluster.names("Deployment") == ["fraud"]
+    assert world.engine.last_error is None  # the reconcile itself went on
