@@ -219,18 +219,20 @@ def reconciler_process(config_file: Path) -> None:
     busy = threading.Event()
     current: dict[str, Any] = {}
 
-    original_reconcile, original_converge = engine.reconcile, engine._converge
-    original_write, original_status = engine._write, engine.status.write
+    stages = engine.reconciler
+    parse_cache = stages.loader.parse_cache
+    original_reconcile, original_converge = engine.reconcile, stages._converge
+    original_report, original_status = stages.reporter.report, engine.status.write
 
     def reconcile(triggers: Any) -> None:
         triggers = list(triggers)
         busy.set()
-        misses = engine.parse_cache.misses
+        misses = parse_cache.misses
         current.clear()
         current.update(reasons=sorted({t.reason for t in triggers}), start=time.time(), dirty=0)
         original_reconcile(triggers)
         record = {**current, "end": time.time(), "head": engine.state.head}
-        record["parsed"] = engine.parse_cache.misses - misses
+        record["parsed"] = parse_cache.misses - misses
         record["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with done:
             records.append(record)
@@ -238,16 +240,16 @@ def reconciler_process(config_file: Path) -> None:
         busy.clear()
         emit(event="reconcile", **record)
 
-    def converge(dirty: Any) -> None:
-        current["dirty"] = len(dirty)
-        original_converge(dirty)
+    def converge(cycle: Any) -> None:
+        current["dirty"] = len(cycle.dirty)
+        original_converge(cycle)
 
-    def write(changeset: Any, *rest: Any) -> Any:
-        failures = original_write(changeset, *rest)
+    def report(cycle: Any, keys: Any, outcomes: Any, failures: Any, changeset: Any, *rest: Any):
+        # The status stage begins once every apply and prune is done.
         current["applied"] = time.time()
         current["cpu_applied"] = time.process_time()
         current["writes"] = sum(1 for c in changeset.changes if c.action.value != "noop")
-        return failures
+        return original_report(cycle, keys, outcomes, failures, changeset, *rest)
 
     def status_write(files: Any, message: str) -> Any:
         begun = time.perf_counter()
@@ -257,8 +259,8 @@ def reconciler_process(config_file: Path) -> None:
         current["status_commit"] = commit is not None
         return commit
 
-    engine.reconcile, engine._converge = reconcile, converge  # type: ignore[method-assign]
-    engine._write, engine.status.write = write, status_write  # type: ignore[method-assign]
+    engine.reconcile, stages._converge = reconcile, converge  # type: ignore[method-assign]
+    stages.reporter.report, engine.status.write = report, status_write  # type: ignore[method-assign]
     emit(event="constructed", started=started, cpu=time.process_time())
     service.start()
 

@@ -49,6 +49,7 @@ class Engine:
         verifier: CommitVerifier | None = None,
     ) -> None:
         self.cluster = cluster
+        self.status = status
         self.options = options
         self.metrics = metrics or Metrics()
         self.clock = clock or SystemClock()
