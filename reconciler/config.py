@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 
 from reconciler.cluster.inventory import INSTANCE_PATTERN, default_instance
 from reconciler.errors import ConfigError
+from reconciler.phase import Phase
 from reconciler.specs.models import Backend, Name, Runtime, TenancyLimits
 from reconciler.status.branch import problem as status_branch_problem
 
@@ -248,9 +249,6 @@ class ServiceSettings(_Frozen):
 
 
 SpecKind = Literal["ModelDeployment", "TrainingJob", "Pipeline"]
-StatusPhase = Literal[
-    "Pending", "Progressing", "Ready", "Succeeded", "Failed", "Invalid", "Degraded"
-]
 
 
 class Receiver(_Frozen):
@@ -271,7 +269,7 @@ class Receiver(_Frozen):
     )
     namespaces: list[Name] | None = Field(None, description="only specs in these; default all")
     kinds: list[SpecKind] | None = Field(None, description="only these spec kinds; default all")
-    phases: list[StatusPhase] | None = Field(
+    phases: list[Phase] | None = Field(
         None, description="only changes to these phases; default all"
     )
 

@@ -37,9 +37,11 @@ from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, manager
 from reconciler.desired import Desired, desired_state, sources_of
 from reconciler.errors import ApiError, ReconcilerError, SourceError
 from reconciler.events import Observer, Report
-from reconciler.health import Phase, assess, worst
+from reconciler.health import assess, worst
 from reconciler.lifecycle import Run, pod_essentials, runs_from
 from reconciler.metrics import Metrics
+from reconciler.phase import Phase
+from reconciler.phase import Phase as StatusPhase
 from reconciler.plan import Action, Change, ChangeSet, guard_prunes, plan
 from reconciler.render.identity import spec_hash
 from reconciler.source.git import GitSource
@@ -56,7 +58,6 @@ from reconciler.status.model import (
     SpecStatus,
     StatusChange,
 )
-from reconciler.status.model import Phase as StatusPhase
 from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
@@ -698,7 +699,7 @@ class Engine:
         if outcome.waiting is not None or not serving:
             return True
         current = [o for o in self._owned(tuple(key)) if o["metadata"]["name"] in outcome.current]
-        return bool(current) and worst(assess(obj) for obj in current).phase <= Phase.Ready
+        return bool(current) and worst(assess(obj) for obj in current).phase <= Phase.READY
 
     def _owned(self, owner: SpecOwner) -> list[dict[str, Any]]:
         """The objects of a spec that this installation owns (their tracking id is ours)."""
