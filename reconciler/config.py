@@ -298,12 +298,27 @@ class NotifySettings(_Frozen):
     )
 
 
+class DeliverySettings(_Frozen):
+    """Where canary analyses read their metrics (docs/progressive-delivery.md)."""
+
+    prometheus_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="base URL of the Prometheus HTTP API that canary analyses query; unset: "
+        "every check is inconclusive, so analysed canaries roll back",
+    )
+    prometheus_token_file: Path | None = Field(
+        None, description="file holding a bearer token for --prometheus-url (read once at start)"
+    )
+
+
 class Settings(_Frozen):
     source: SourceSettings
     cluster: ClusterSettings = ClusterSettings()
     service: ServiceSettings = ServiceSettings()
     tenancy: TenancySettings = TenancySettings()
     notify: NotifySettings = NotifySettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     def instance(self) -> str:
         """The installation identity: the setting, else one derived from repository and branch."""
@@ -339,6 +354,7 @@ def _options() -> list[Option]:
         ("service", ServiceSettings),
         ("tenancy", TenancySettings),
         ("notify", NotifySettings),
+        ("delivery", DeliverySettings),
     ):
         for name, info in model.model_fields.items():
             annotation = info.annotation
@@ -391,6 +407,7 @@ def load_settings(
         "service": {},
         "tenancy": {},
         "notify": {},
+        "delivery": {},
     }
     origin: dict[str, str] = {}
     for option in OPTIONS:

@@ -34,6 +34,8 @@ from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery
 from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, managers, stamp
+from reconciler.delivery.provider import MetricsProvider
+from reconciler.delivery.runner import Delivery
 from reconciler.desired import Desired, desired_state, sources_of
 from reconciler.errors import ApiError, NotServed, ReconcilerError, SourceError
 from reconciler.events import Observer, Report
@@ -68,7 +70,7 @@ UNSETTLED = frozenset({StatusPhase.PROGRESSING, StatusPhase.PENDING})
 
 @dataclass(frozen=True)
 class Trigger:
-    reason: str  # start | poll | commit | webhook | watch | resync | retry
+    reason: str  # start | poll | commit | webhook | watch | resync | retry | analysis
     owner: SpecOwner | None = None
 
 
@@ -146,6 +148,7 @@ class Engine:
         metrics: Metrics | None = None,
         clock: Callable[[], str] = _now,
         verifier: CommitVerifier | None = None,
+        analysis_metrics: MetricsProvider | None = None,
     ) -> None:
         self.source = source
         self.verifier = verifier
@@ -202,6 +205,10 @@ class Engine:
         # Replaced by the service: True while an observer still has something to send.
         self.telling: Callable[[], bool] = lambda: False
         self.book = StatusBook(status, self.metrics, lambda: self.may_write())
+        # Canary analyses: a check when one is due, a wake-up trigger for the next.
+        self.delivery = Delivery(
+            analysis_metrics, self.clock, lambda owner: self.queue.put(Trigger("analysis", owner))
+        )
 
     # ------------------------------------------------------------------ events
 
@@ -229,6 +236,7 @@ class Engine:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.delivery.stop()
         self.cache.stop()
         self.pods.stop()
 
@@ -554,12 +562,14 @@ class Engine:
                 continue
             live = self._owned(owner)
             planned = len(changes)
+            traffic = self.delivery.step(loaded, self.book.previous(key), live)
             try:
-                desired = desired_state(loaded, origin, live, runs_of, self._pinned(owner))
+                desired = desired_state(loaded, origin, live, runs_of, self._pinned(owner), traffic)
             except (ReconcilerError, ValueError, KeyError) as exc:
                 log.error("render_failed", spec=str(key), reason=str(exc))
                 outcomes[key] = Outcome(key, origin, "RenderFailed", str(exc))
                 continue
+            desired = self.delivery.report(key, desired)
             self._record_pins(key, desired)
             outcomes[key] = self._plan_spec(key, origin, desired, live, changes)
             if outcomes[key].stage_reason is None and len(changes) == planned:
@@ -738,6 +748,7 @@ class Engine:
             tuple(versions),
             frozenset(self._pinned(owner)),
             tuple((run, tuple(sorted(why.items()))) for run, why in sorted(notes.items())),
+            self.delivery.inputs(key),
         )
 
     def _pinned(self, source: SpecOwner) -> set[str]:
