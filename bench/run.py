@@ -190,7 +190,7 @@ def reconciler_process(config_file: Path) -> None:
     # Where the engine's time goes: a cProfile dump of its worker thread (appliers not included).
     profile_to = os.environ.get("BENCH_PROFILE")
     from reconciler import config
-    from reconciler.logging import configure
+    from reconciler.logs import configure
     from reconciler.service import Service
 
     options = json.loads(config_file.read_text())

@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 
 from reconciler.cluster.inventory import INSTANCE_PATTERN, default_instance
 from reconciler.errors import ConfigError
+from reconciler.phase import Phase
 from reconciler.specs.models import Backend, Name, Runtime, TenancyLimits
 from reconciler.status.branch import problem as status_branch_problem
 
@@ -248,9 +249,6 @@ class ServiceSettings(_Frozen):
 
 
 SpecKind = Literal["ModelDeployment", "TrainingJob", "Pipeline"]
-StatusPhase = Literal[
-    "Pending", "Progressing", "Ready", "Succeeded", "Failed", "Invalid", "Degraded"
-]
 
 
 class Receiver(_Frozen):
@@ -271,7 +269,7 @@ class Receiver(_Frozen):
     )
     namespaces: list[Name] | None = Field(None, description="only specs in these; default all")
     kinds: list[SpecKind] | None = Field(None, description="only these spec kinds; default all")
-    phases: list[StatusPhase] | None = Field(
+    phases: list[Phase] | None = Field(
         None, description="only changes to these phases; default all"
     )
 
@@ -300,12 +298,27 @@ class NotifySettings(_Frozen):
     )
 
 
+class DeliverySettings(_Frozen):
+    """Where canary analyses read their metrics (docs/progressive-delivery.md)."""
+
+    prometheus_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="base URL of the Prometheus HTTP API that canary analyses query; unset: "
+        "every check is inconclusive, so analysed canaries roll back",
+    )
+    prometheus_token_file: Path | None = Field(
+        None, description="file holding a bearer token for --prometheus-url (read once at start)"
+    )
+
+
 class Settings(_Frozen):
     source: SourceSettings
     cluster: ClusterSettings = ClusterSettings()
     service: ServiceSettings = ServiceSettings()
     tenancy: TenancySettings = TenancySettings()
     notify: NotifySettings = NotifySettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     def instance(self) -> str:
         """The installation identity: the setting, else one derived from repository and branch."""
@@ -341,6 +354,7 @@ def _options() -> list[Option]:
         ("service", ServiceSettings),
         ("tenancy", TenancySettings),
         ("notify", NotifySettings),
+        ("delivery", DeliverySettings),
     ):
         for name, info in model.model_fields.items():
             annotation = info.annotation
@@ -393,6 +407,7 @@ def load_settings(
         "service": {},
         "tenancy": {},
         "notify": {},
+        "delivery": {},
     }
     origin: dict[str, str] = {}
     for option in OPTIONS:

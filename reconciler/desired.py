@@ -16,6 +16,7 @@ from reconciler import labels
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.lifecycle import Promotion, Run, choose_model, pipeline_progress, runs_to_keep
 from reconciler.render import RenderContext, render
+from reconciler.render.common import CanaryTraffic
 from reconciler.specs.loaded import LoadedSpec, SpecKey
 from reconciler.specs.models import ModelDeployment, ModelSource, Pipeline, TrainingJob
 
@@ -85,6 +86,7 @@ def _serving(
     spec: ModelDeployment,
     source_commit: str,
     runs_of: RunsOf,
+    canary_traffic: CanaryTraffic | None = None,
 ) -> Desired:
     namespace = loaded.key.namespace
     gate = spec.spec.promotion.metrics if spec.spec.promotion else None
@@ -121,11 +123,12 @@ def _serving(
         if promotion.rejected:
             entry["notPromoted"] = [{"run": n, "reason": why} for n, why in promotion.rejected[:5]]
         if role == "canary" and spec.spec.canary is not None:
-            entry["trafficPercent"] = spec.spec.canary.traffic_percent
+            canary_share = spec.spec.canary.first_percent
+            entry["trafficPercent"] = canary_traffic.percent if canary_traffic else canary_share
         extra[role] = {k: v for k, v in entry.items() if v is not None}
     if resolved[spec.spec.model] is None:
         return Desired(None, waiting=stable.reason, extra=extra, rejections=tuple(rejections))
-    ctx = RenderContext(source_commit=source_commit, resolve_model=lambda s: resolved.get(s))
+    ctx = RenderContext(source_commit, lambda s: resolved.get(s), canary_traffic)
     return Desired(
         render(loaded, ctx),
         extra=extra,
@@ -198,13 +201,15 @@ def desired_state(
     live: Sequence[dict[str, Any]],
     runs_of: RunsOf,
     pinned: set[str] | None = None,
+    canary_traffic: CanaryTraffic | None = None,
 ) -> Desired:
-    """The objects to apply and the live ones to keep for ``loaded``, with status extras."""
+    """The objects to apply and the live ones to keep for ``loaded``, with status extras;
+    ``canary_traffic``: where a canary analysis stands (reconciler.delivery)."""
     spec = loaded.spec
     key = loaded.key
     pinned = pinned or set()
     if isinstance(spec, ModelDeployment):
-        return _serving(loaded, spec, source_commit, runs_of)
+        return _serving(loaded, spec, source_commit, runs_of, canary_traffic)
     runs = runs_of(key.kind, key.namespace, key.name)
     if isinstance(spec, TrainingJob):
         return _training(loaded, spec, source_commit, live, runs, pinned)

@@ -8,15 +8,20 @@
      ├── ApiError             the Kubernetes API answered with an error Status
      │    ├── TransientApiError   409 conflict, 429, 5xx, dropped connection: retry with backoff
      │    └── PermanentApiError   400, 401, 403, 404, 422 ...: retrying will not help
+     ├── NotServed            the cluster does not serve a kind (its CRD is not installed)
+     ├── QuantityError        not a Kubernetes quantity (reconciler.quantity)
      └── ConfigError          settings or flags are unusable (exit code 2)
 
-API errors are chosen from the HTTP status at one boundary (reconciler.cluster.client) and chained
-with ``from``; their messages are truncated and never include request bodies.
+API errors are chosen from the HTTP status at one boundary (reconciler.cluster.client), a watch's
+ERROR event included, and chained with ``from``; their messages are truncated and never include
+request bodies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from reconciler import kinds
 
 
 @dataclass(frozen=True, order=True)
@@ -94,3 +99,13 @@ class TransientApiError(ApiError):
 
 class PermanentApiError(ApiError):
     pass
+
+
+class NotServed(ReconcilerError):
+    """The cluster does not serve this kind (its CRD is not installed)."""
+
+    def __init__(self, api_version: str, kind: str) -> None:
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        project = kinds.installed_by().get(group)
+        prefix = f"{project} is not installed: " if project else ""
+        super().__init__(f"{prefix}{kind} ({api_version}) not served by this cluster")

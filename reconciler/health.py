@@ -10,40 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from reconciler import kinds
-
-
-class Phase(IntEnum):
-    """Phases ordered from best to worst, so the health of many objects is the max of theirs.
-
-    - Succeeded and Ready are done: a finished run, a serving object that serves. Succeeded
-      ranks below Ready so a spec with a finished training run and a serving Deployment reads
-      Ready, the state that still matters.
-    - Progressing: a controller is acting and the object is on its way.
-    - Pending: nothing has started yet (unscheduled, waiting for an input), further from done
-      than Progressing.
-    - Degraded: running, but impaired (crash loops, an autoscaler that cannot scale).
-    - Failed: terminal, needs a person or a new commit.
-
-    ``Invalid`` (specs that do not load) belongs to status, not to live objects, and is not here.
-    Member names are the exact strings written to status files.
-    """
-
-    Succeeded = 0
-    Ready = 1
-    Progressing = 2
-    Pending = 3
-    Degraded = 4
-    Failed = 5
-
-    def __str__(self) -> str:
-        return self.name
-
-    def __format__(self, spec: str) -> str:
-        return format(self.name, spec)
+from reconciler.phase import Phase
 
 
 @dataclass(frozen=True)
@@ -61,13 +31,13 @@ Rule = Callable[[dict[str, Any]], Health]
 def assess(obj: dict[str, Any]) -> Health:
     """The health of one live object; kinds without a rule get the generic kstatus reading."""
     if not isinstance(obj, dict):
-        return Health(Phase.Progressing, "UnreadableObject", "object is not a mapping")
+        return Health(Phase.PROGRESSING, "UnreadableObject", "object is not a mapping")
     metadata = _map(obj.get("metadata"))
     if metadata.get("deletionTimestamp"):
-        return Health(Phase.Progressing, "Deleting", "being deleted")
+        return Health(Phase.PROGRESSING, "Deleting", "being deleted")
     api_version, kind = obj.get("apiVersion"), obj.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
-        return Health(Phase.Progressing, "UnreadableObject", "object has no apiVersion and kind")
+        return Health(Phase.PROGRESSING, "UnreadableObject", "object has no apiVersion and kind")
     rule = _RULES.get((api_version.rpartition("/")[0], kind), _generic)
     try:
         health = rule(obj)
@@ -76,7 +46,7 @@ def assess(obj: dict[str, Any]) -> Health:
         # nobody anticipated, so a strange status never stops a reconcile. Only the exception's
         # type is named: its text could quote a value of the live object.
         return Health(
-            Phase.Progressing,
+            Phase.PROGRESSING,
             "UnreadableStatus",
             f"status could not be read ({type(exc).__name__})",
         )
@@ -84,9 +54,9 @@ def assess(obj: dict[str, Any]) -> Health:
     # controller has seen the change, an updated InferenceService is not Ready yet.
     observed, generation = _status(obj).get("observedGeneration"), metadata.get("generation")
     behind = isinstance(observed, int) and isinstance(generation, int) and observed < generation
-    if behind and health.phase is Phase.Ready:
+    if behind and health.phase is Phase.READY:
         return Health(
-            Phase.Progressing,
+            Phase.PROGRESSING,
             "ObservedGenerationBehind",
             f"waiting for the controller to observe generation {generation}",
         )
@@ -99,7 +69,7 @@ def worst(healths: Iterable[Health]) -> Health:
     for health in healths:
         if result is None or health.phase > result.phase:
             result = health
-    return result or Health(Phase.Pending, "NothingToAssess", "nothing to assess")
+    return result or Health(Phase.PENDING, "NothingToAssess", "nothing to assess")
 
 
 # --- readers that never raise ------------------------------------------------------------------
@@ -172,13 +142,13 @@ def _deployment(obj: dict[str, Any]) -> Health:
     spec, status = _spec(obj), _status(obj)
     generation = _int(_map(obj.get("metadata")).get("generation"))
     if _int(status.get("observedGeneration")) < generation:
-        return Health(Phase.Progressing, "RolloutNotObserved", "waiting for rollout to be observed")
+        return Health(Phase.PROGRESSING, "RolloutNotObserved", "waiting for rollout to be observed")
     if spec.get("paused") is True:
-        return Health(Phase.Degraded, "Paused", "rollout is paused")
+        return Health(Phase.DEGRADED, "Paused", "rollout is paused")
     progressing = _conditions(status).get("Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         return _from_condition(
-            Phase.Failed,
+            Phase.FAILED,
             progressing,
             "ProgressDeadlineExceeded",
             "rollout exceeded its progress deadline",
@@ -186,22 +156,22 @@ def _deployment(obj: dict[str, Any]) -> Health:
     if _is_false(progressing):
         # Another reason (ReplicaSetCreateError when a quota is full) may clear on a retry; its
         # message says more than the replica counts would.
-        return _from_condition(Phase.Progressing, progressing, "NotProgressing", "not progressing")
+        return _from_condition(Phase.PROGRESSING, progressing, "NotProgressing", "not progressing")
     wanted = _int(spec.get("replicas"), default=1)
     replicas = _int(status.get("replicas"))
     updated = _int(status.get("updatedReplicas"))
     available = _int(status.get("availableReplicas"))
     if updated < wanted:
-        return Health(Phase.Progressing, "Updating", f"{updated} of {wanted} new replicas updated")
+        return Health(Phase.PROGRESSING, "Updating", f"{updated} of {wanted} new replicas updated")
     if replicas > updated:
         return Health(
-            Phase.Progressing,
+            Phase.PROGRESSING,
             "TerminatingOldReplicas",
             f"{replicas - updated} old replicas pending termination",
         )
     if available < updated:
         return Health(
-            Phase.Progressing,
+            Phase.PROGRESSING,
             "WaitingForAvailable",
             f"{available} of {updated} updated replicas available",
         )
@@ -210,11 +180,11 @@ def _deployment(obj: dict[str, Any]) -> Health:
     available_condition = _conditions(status).get("Available")
     if _is_false(available_condition):
         return _from_condition(
-            Phase.Progressing, available_condition, "Unavailable", "deployment is not available"
+            Phase.PROGRESSING, available_condition, "Unavailable", "deployment is not available"
         )
     if wanted == 0:
-        return Health(Phase.Ready, "ScaledToZero", "scaled to zero")
-    return Health(Phase.Ready, "Available", f"{available}/{wanted} replicas ready")
+        return Health(Phase.READY, "ScaledToZero", "scaled to zero")
+    return Health(Phase.READY, "Available", f"{available}/{wanted} replicas ready")
 
 
 def _job(obj: dict[str, Any]) -> Health:
@@ -224,19 +194,19 @@ def _job(obj: dict[str, Any]) -> Health:
         if _is_true(conditions.get(kind)):
             succeeded = _int(status.get("succeeded"))
             return _from_condition(
-                Phase.Succeeded, conditions[kind], "Completed", f"{succeeded} pods succeeded"
+                Phase.SUCCEEDED, conditions[kind], "Completed", f"{succeeded} pods succeeded"
             )
     for kind in ("Failed", "FailureTarget"):
         if _is_true(conditions.get(kind)):
-            return _from_condition(Phase.Failed, conditions[kind], "Failed", "job failed")
+            return _from_condition(Phase.FAILED, conditions[kind], "Failed", "job failed")
     if _is_true(conditions.get("Suspended")) or _spec(obj).get("suspend") is True:
-        return Health(Phase.Pending, "Suspended", "job is suspended")
+        return Health(Phase.PENDING, "Suspended", "job is suspended")
     active = _int(status.get("active"))
     if active > 0:
-        return Health(Phase.Progressing, "Running", f"{active} pods running")
+        return Health(Phase.PROGRESSING, "Running", f"{active} pods running")
     if _int(status.get("succeeded")) > 0 or _int(status.get("failed")) > 0:
-        return Health(Phase.Progressing, "Running", "between pods")
-    return Health(Phase.Pending, "NotStarted", "no pod started yet")
+        return Health(Phase.PROGRESSING, "Running", "between pods")
+    return Health(Phase.PENDING, "NotStarted", "no pod started yet")
 
 
 def _service(obj: dict[str, Any]) -> Health:
@@ -244,9 +214,9 @@ def _service(obj: dict[str, Any]) -> Health:
         ingress = _map(_status(obj).get("loadBalancer")).get("ingress")
         if not isinstance(ingress, list) or not ingress:
             return Health(
-                Phase.Progressing, "WaitingForLoadBalancer", "waiting for a load balancer address"
+                Phase.PROGRESSING, "WaitingForLoadBalancer", "waiting for a load balancer address"
             )
-    return Health(Phase.Ready, "Exists", "service exists")
+    return Health(Phase.READY, "Exists", "service exists")
 
 
 def _hpa_conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -274,27 +244,27 @@ def _hpa(obj: dict[str, Any]) -> Health:
     conditions = _hpa_conditions(obj)
     if not conditions:
         return Health(
-            Phase.Progressing, "NoConditions", "waiting for the autoscaler's first status"
+            Phase.PROGRESSING, "NoConditions", "waiting for the autoscaler's first status"
         )
     scaling = conditions.get("ScalingActive")
     if scaling is not None and _is_false(scaling) and scaling.get("reason") == "ScalingDisabled":
         # Its target was scaled to zero on purpose; the Deployment rule calls that Ready too.
-        return Health(Phase.Ready, "ScaledToZero", _str(scaling.get("message")) or "scaled to zero")
+        return Health(Phase.READY, "ScaledToZero", _str(scaling.get("message")) or "scaled to zero")
     if _is_false(scaling):
-        return _from_condition(Phase.Degraded, scaling, "ScalingActive", "cannot compute a scale")
+        return _from_condition(Phase.DEGRADED, scaling, "ScalingActive", "cannot compute a scale")
     able = conditions.get("AbleToScale")
     if _is_false(able):
         if able.get("reason") in _HPA_SCALE_FAILURES:
-            return _from_condition(Phase.Degraded, able, "AbleToScale", "cannot scale its target")
+            return _from_condition(Phase.DEGRADED, able, "AbleToScale", "cannot scale its target")
         # Older controllers report a back-off (BackoffBoth, BackoffUpscale...) this way.
-        return _from_condition(Phase.Progressing, able, "AbleToScale", "waiting to scale")
+        return _from_condition(Phase.PROGRESSING, able, "AbleToScale", "waiting to scale")
     if not _is_true(able):
         return Health(
-            Phase.Progressing, "WaitingForScale", "waiting for the autoscaler to read its target"
+            Phase.PROGRESSING, "WaitingForScale", "waiting for the autoscaler to read its target"
         )
     status = _status(obj)
     current, desired = _int(status.get("currentReplicas")), _int(status.get("desiredReplicas"))
-    return Health(Phase.Ready, "ScalingActive", f"{current} replicas, {desired} desired")
+    return Health(Phase.READY, "ScalingActive", f"{current} replicas, {desired} desired")
 
 
 # Container waiting reasons that will not clear without a change: the pod is stuck, not starting.
@@ -327,13 +297,13 @@ def _waiting_containers(status: dict[str, Any]) -> Iterator[tuple[str, str, str]
 def _stuck_container(status: dict[str, Any]) -> Health | None:
     for _, reason, message in _waiting_containers(status):
         if reason in _STUCK_WAITING:
-            return Health(Phase.Degraded, reason, message)
+            return Health(Phase.DEGRADED, reason, message)
     return None
 
 
 def _starting_container(status: dict[str, Any]) -> Health | None:
     first = next(_waiting_containers(status), None)
-    return None if first is None else Health(Phase.Progressing, first[1], first[2])
+    return None if first is None else Health(Phase.PROGRESSING, first[1], first[2])
 
 
 def _crashed_container(status: dict[str, Any]) -> Health | None:
@@ -358,7 +328,7 @@ def _crashed_container(status: dict[str, Any]) -> Health | None:
         restarts = _int(container.get("restartCount"))
         code = _int(terminated.get("exitCode"))
         return Health(
-            Phase.Degraded,
+            Phase.DEGRADED,
             reason,
             f"{name} restarted {restarts} times, last exit code {code} ({reason})",
         )
@@ -370,9 +340,9 @@ def _pod(obj: dict[str, Any]) -> Health:
     phase = status.get("phase")
     reason, message = _str(status.get("reason")), _str(status.get("message"))
     if phase == "Succeeded":
-        return Health(Phase.Succeeded, reason or "Completed", message or "pod completed")
+        return Health(Phase.SUCCEEDED, reason or "Completed", message or "pod completed")
     if phase == "Failed":
-        return Health(Phase.Failed, reason or "Failed", message or "pod failed")
+        return Health(Phase.FAILED, reason or "Failed", message or "pod failed")
     stuck = _stuck_container(status)
     if stuck is not None:
         return stuck
@@ -382,26 +352,26 @@ def _pod(obj: dict[str, Any]) -> Health:
         if _is_true(conditions.get("Ready")):
             if not runs_forever:
                 # A pod meant to finish is done when it has succeeded, not while it runs.
-                return Health(Phase.Progressing, "Running", "pod is running to completion")
-            return Health(Phase.Ready, "Running", "pod is ready")
+                return Health(Phase.PROGRESSING, "Running", "pod is running to completion")
+            return Health(Phase.READY, "Running", "pod is ready")
         if runs_forever:
             crashed = _crashed_container(status)
             if crashed is not None:
                 return crashed
-        return Health(Phase.Progressing, "NotReady", "pod is running, not ready yet")
+        return Health(Phase.PROGRESSING, "NotReady", "pod is running, not ready yet")
     if phase == "Pending":
         scheduled = conditions.get("PodScheduled")
         if _is_false(scheduled):
-            return _from_condition(Phase.Pending, scheduled, "Unschedulable", "not scheduled")
+            return _from_condition(Phase.PENDING, scheduled, "Unschedulable", "not scheduled")
         if _is_true(scheduled):
             # On a node: the kubelet pulls images and starts containers, it is on its way.
             return _starting_container(status) or Health(
-                Phase.Progressing, "Starting", "pod is starting"
+                Phase.PROGRESSING, "Starting", "pod is starting"
             )
-        return Health(Phase.Pending, "Pending", message or "waiting to be scheduled")
+        return Health(Phase.PENDING, "Pending", message or "waiting to be scheduled")
     if phase == "Unknown":
-        return Health(Phase.Degraded, "Unknown", message or "node lost contact with the pod")
-    return Health(Phase.Progressing, "NoPhase", "pod has no phase yet")
+        return Health(Phase.DEGRADED, "Unknown", message or "node lost contact with the pod")
+    return Health(Phase.PROGRESSING, "NoPhase", "pod has no phase yet")
 
 
 # --- serving -----------------------------------------------------------------------------------
@@ -429,7 +399,7 @@ def load_failure(obj: dict[str, Any]) -> Health | None:
         return None
     failure = _map(model_status.get("lastFailureInfo"))
     return Health(
-        Phase.Failed,
+        Phase.FAILED,
         _str(failure.get("reason")) or transition,
         _str(failure.get("message")) or "model failed to load",
     )
@@ -443,27 +413,27 @@ def _inference_service(obj: dict[str, Any]) -> Health:
     if _is_true(ready):
         if failed_load is not None:
             return Health(
-                Phase.Degraded,
+                Phase.DEGRADED,
                 failed_load.reason,
                 f"new model failed to load, the previous one still serves: {failed_load.message}",
             )
         url = _str(status.get("url"))
-        return Health(Phase.Ready, "Ready", f"serving at {url}" if url else "serving")
+        return Health(Phase.READY, "Ready", f"serving at {url}" if url else "serving")
     if failed_load is not None:
         return failed_load
     if _is_true(conditions.get("Stopped")):
         # Stopped on purpose (the serving.kserve.io/stop annotation): settled, not on its way,
         # like a suspended Job.
         source = ready if ready is not None else conditions["Stopped"]
-        return _from_condition(Phase.Pending, source, "Stopped", "inference service is stopped")
+        return _from_condition(Phase.PENDING, source, "Stopped", "inference service is stopped")
     # Ready carries the reason of one step only (often the ingress); a revision that failed shows
     # on the predictor's own conditions, so every False condition is read, Ready's first.
     for condition in sorted(conditions.values(), key=lambda c: c is not ready):
         if _is_false(condition) and condition.get("reason") in _KSERVE_FAILURES:
-            return _from_condition(Phase.Failed, condition, "Failed", "inference service failed")
+            return _from_condition(Phase.FAILED, condition, "Failed", "inference service failed")
     if ready is None:
-        return Health(Phase.Progressing, "NotReady", "waiting for the Ready condition")
-    return _from_condition(Phase.Progressing, ready, "NotReady", "inference service not ready yet")
+        return Health(Phase.PROGRESSING, "NotReady", "waiting for the Ready condition")
+    return _from_condition(Phase.PROGRESSING, ready, "NotReady", "inference service not ready yet")
 
 
 def _seldon_deployment(obj: dict[str, Any]) -> Health:
@@ -471,12 +441,12 @@ def _seldon_deployment(obj: dict[str, Any]) -> Health:
     state = status.get("state")
     description = _str(status.get("description"))
     if state == "Available":
-        return Health(Phase.Ready, "Available", description or "available")
+        return Health(Phase.READY, "Available", description or "available")
     if state == "Failed":
-        return Health(Phase.Failed, "Failed", description or "seldon deployment failed")
+        return Health(Phase.FAILED, "Failed", description or "seldon deployment failed")
     if state == "Creating":
-        return Health(Phase.Progressing, "Creating", description or "creating")
-    return Health(Phase.Progressing, "NoState", "waiting for a state")
+        return Health(Phase.PROGRESSING, "Creating", description or "creating")
+    return Health(Phase.PROGRESSING, "NoState", "waiting for a state")
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -486,32 +456,32 @@ def _pytorch_job(obj: dict[str, Any]) -> Health:
     # The training operator keeps every condition it ever set; terminal ones are checked first.
     conditions = _conditions(_status(obj))
     rules = (
-        ("Succeeded", Phase.Succeeded, "training finished"),
-        ("Failed", Phase.Failed, "training failed"),
-        ("Suspended", Phase.Pending, "job is suspended"),
-        ("Restarting", Phase.Progressing, "workers are restarting"),
-        ("Running", Phase.Progressing, "training is running"),
-        ("Created", Phase.Pending, "waiting for workers to start"),
+        ("Succeeded", Phase.SUCCEEDED, "training finished"),
+        ("Failed", Phase.FAILED, "training failed"),
+        ("Suspended", Phase.PENDING, "job is suspended"),
+        ("Restarting", Phase.PROGRESSING, "workers are restarting"),
+        ("Running", Phase.PROGRESSING, "training is running"),
+        ("Created", Phase.PENDING, "waiting for workers to start"),
     )
     for kind, phase, message in rules:
         if _is_true(conditions.get(kind)):
             return _from_condition(phase, conditions[kind], kind, message)
-    return Health(Phase.Pending, "NotStarted", "no condition yet")
+    return Health(Phase.PENDING, "NotStarted", "no condition yet")
 
 
 _RAY_JOB_STATUS = {
-    "SUCCEEDED": (Phase.Succeeded, "Succeeded", "job succeeded"),
-    "FAILED": (Phase.Failed, "Failed", "job failed"),
-    "STOPPED": (Phase.Failed, "Stopped", "job was stopped"),
+    "SUCCEEDED": (Phase.SUCCEEDED, "Succeeded", "job succeeded"),
+    "FAILED": (Phase.FAILED, "Failed", "job failed"),
+    "STOPPED": (Phase.FAILED, "Stopped", "job was stopped"),
 }
 _RAY_DEPLOYMENT_STATUS = {
-    "Failed": (Phase.Failed, "Failed", "ray job failed"),
-    "ValidationFailed": (Phase.Failed, "ValidationFailed", "ray job spec is invalid"),
-    "Initializing": (Phase.Pending, "Initializing", "ray cluster is starting"),
-    "Waiting": (Phase.Pending, "Waiting", "waiting to be submitted"),
-    "Suspended": (Phase.Pending, "Suspended", "job is suspended"),
-    "Suspending": (Phase.Pending, "Suspending", "job is being suspended"),
-    "Retrying": (Phase.Progressing, "Retrying", "retrying the job"),
+    "Failed": (Phase.FAILED, "Failed", "ray job failed"),
+    "ValidationFailed": (Phase.FAILED, "ValidationFailed", "ray job spec is invalid"),
+    "Initializing": (Phase.PENDING, "Initializing", "ray cluster is starting"),
+    "Waiting": (Phase.PENDING, "Waiting", "waiting to be submitted"),
+    "Suspended": (Phase.PENDING, "Suspended", "job is suspended"),
+    "Suspending": (Phase.PENDING, "Suspending", "job is being suspended"),
+    "Retrying": (Phase.PROGRESSING, "Retrying", "retrying the job"),
 }
 
 
@@ -529,12 +499,12 @@ def _ray_job(obj: dict[str, Any]) -> Health:
         phase, reason, message = _RAY_DEPLOYMENT_STATUS[deployment_status]
         return Health(phase, _str(status.get("reason")) or reason, detail or message)
     if job_status == "RUNNING":
-        return Health(Phase.Progressing, "Running", detail or "job is running")
+        return Health(Phase.PROGRESSING, "Running", detail or "job is running")
     if deployment_status == "Complete":
-        return Health(Phase.Progressing, "Completing", "waiting for the final job status")
+        return Health(Phase.PROGRESSING, "Completing", "waiting for the final job status")
     if job_status == "PENDING" or deployment_status == "Running":
-        return Health(Phase.Pending, "JobPending", detail or "job submitted, not running yet")
-    return Health(Phase.Pending, "NotStarted", "no status yet")
+        return Health(Phase.PENDING, "JobPending", detail or "job submitted, not running yet")
+    return Health(Phase.PENDING, "NotStarted", "no status yet")
 
 
 # LLMInferenceService's Ready follows these, each summarising its own sub-conditions.
@@ -550,21 +520,21 @@ def _llm_inference_service(obj: dict[str, Any]) -> Health:
     presets = conditions.get("PresetsCombined")
     if presets is not None and _is_false(presets):
         # The spec names configuration that cannot be combined: no waiting will fix it.
-        return _from_condition(Phase.Failed, presets, "PresetsNotCombined", "presets not combined")
+        return _from_condition(Phase.FAILED, presets, "PresetsNotCombined", "presets not combined")
     ready = conditions.get("Ready")
     if _is_true(ready):
         url = _str(status.get("url"))
-        return Health(Phase.Ready, "Ready", f"serving at {url}" if url else "serving")
+        return Health(Phase.READY, "Ready", f"serving at {url}" if url else "serving")
     for part in _LLM_PARTS:
         condition = conditions.get(part)
         if condition is not None and _is_false(condition):
             message = _str(condition.get("message")) or "not ready"
             return Health(
-                Phase.Progressing, _str(condition.get("reason")) or part, f"{part}: {message}"
+                Phase.PROGRESSING, _str(condition.get("reason")) or part, f"{part}: {message}"
             )
     if ready is None:
-        return Health(Phase.Progressing, "NotReady", "waiting for the Ready condition")
-    return _from_condition(Phase.Progressing, ready, "NotReady", "not ready yet")
+        return Health(Phase.PROGRESSING, "NotReady", "waiting for the Ready condition")
+    return _from_condition(Phase.PROGRESSING, ready, "NotReady", "not ready yet")
 
 
 def _train_job(obj: dict[str, Any]) -> Health:
@@ -572,20 +542,20 @@ def _train_job(obj: dict[str, Any]) -> Health:
     status = _status(obj)
     conditions = _conditions(status)
     rules = (
-        ("Complete", Phase.Succeeded, "training finished"),
-        ("Failed", Phase.Failed, "training failed"),
-        ("Suspended", Phase.Pending, "job is suspended"),
+        ("Complete", Phase.SUCCEEDED, "training finished"),
+        ("Failed", Phase.FAILED, "training failed"),
+        ("Suspended", Phase.PENDING, "job is suspended"),
     )
     for kind, phase, message in rules:
         if _is_true(conditions.get(kind)):
             return _from_condition(phase, conditions[kind], kind, message)
     if _spec(obj).get("suspend") is True:
-        return Health(Phase.Pending, "Suspended", "job is suspended")
+        return Health(Phase.PENDING, "Suspended", "job is suspended")
     jobs = status.get("jobsStatus")
     active = sum(_int(_map(job).get("active")) for job in jobs) if isinstance(jobs, list) else 0
     if active > 0:
-        return Health(Phase.Progressing, "Running", f"{active} jobs running")
-    return Health(Phase.Pending, "NotStarted", "no job started yet")
+        return Health(Phase.PROGRESSING, "Running", f"{active} jobs running")
+    return Health(Phase.PENDING, "NotStarted", "no job started yet")
 
 
 # --- kinds without a rule ----------------------------------------------------------------------
@@ -596,7 +566,7 @@ def _generation_behind(obj: dict[str, Any]) -> Health | None:
     generation = _map(obj.get("metadata")).get("generation")
     if isinstance(observed, int) and isinstance(generation, int) and observed < generation:
         return Health(
-            Phase.Progressing,
+            Phase.PROGRESSING,
             "ObservedGenerationBehind",
             f"waiting for the controller to observe generation {generation}",
         )
@@ -607,14 +577,14 @@ def _generation_behind(obj: dict[str, Any]) -> Health | None:
 # conditions of kstatus first, then the usual readiness ones. Ready/Available False is
 # Progressing, as kstatus reads it: a controller that says "not yet" is still at work.
 _GENERIC = (
-    ("Stalled", "True", Phase.Failed, "Stalled"),
-    ("Failed", "True", Phase.Failed, "Failed"),
-    ("Reconciling", "True", Phase.Progressing, "Reconciling"),
-    ("Succeeded", "True", Phase.Succeeded, "Succeeded"),
-    ("Ready", "True", Phase.Ready, "Ready"),
-    ("Ready", "False", Phase.Progressing, "NotReady"),
-    ("Available", "True", Phase.Ready, "Available"),
-    ("Available", "False", Phase.Progressing, "NotAvailable"),
+    ("Stalled", "True", Phase.FAILED, "Stalled"),
+    ("Failed", "True", Phase.FAILED, "Failed"),
+    ("Reconciling", "True", Phase.PROGRESSING, "Reconciling"),
+    ("Succeeded", "True", Phase.SUCCEEDED, "Succeeded"),
+    ("Ready", "True", Phase.READY, "Ready"),
+    ("Ready", "False", Phase.PROGRESSING, "NotReady"),
+    ("Available", "True", Phase.READY, "Available"),
+    ("Available", "False", Phase.PROGRESSING, "NotAvailable"),
 )
 
 
@@ -630,7 +600,7 @@ def _generic(obj: dict[str, Any]) -> Health:
         if condition is not None and condition.get("status") == value:
             message = f"{kind} is {value}"
             return _from_condition(phase, condition, reason, message)
-    return Health(Phase.Ready, "Exists", "exists")
+    return Health(Phase.READY, "Exists", "exists")
 
 
 # Rules by the name the registry (reconciler.kinds) gives them; a name missing here fails at

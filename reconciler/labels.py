@@ -27,4 +27,6 @@ SOURCE_PATH = "mlops/source-path"
 OUTPUTS = "mlops/outputs"
 STABLE_MODEL_URI = "mlops/stable-model-uri"
 CANARY_MODEL_URI = "mlops/canary-model-uri"
+# The canary's share of traffic while an analysis steps it (docs/progressive-delivery.md).
+CANARY_TRAFFIC = "mlops/canary-traffic"
 CREATED_AT = "mlops/created-at"

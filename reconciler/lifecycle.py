@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import labels
-from reconciler.health import Phase, assess
+from reconciler.health import assess
+from reconciler.phase import FINISHED, Phase
 
 MAX_TERMINATION_MESSAGE = 4096  # the kubelet's own limit; anything longer is not ours
 
@@ -24,7 +25,7 @@ MAX_TERMINATION_MESSAGE = 4096  # the kubelet's own limit; anything longer is no
 class Run:
     name: str
     hash: str
-    phase: str  # Pending | Progressing | Succeeded | Failed
+    phase: Phase  # Pending, Progressing, Succeeded or Failed
     reason: str
     output_uri: str | None
     source_commit: str | None
@@ -38,14 +39,17 @@ class Run:
     # False until a finished pod of the run has been seen: its metrics may still be on the way.
     metrics_read: bool = True
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", Phase(self.phase))
+
     @property
     def finished(self) -> bool:
-        return self.phase in ("Succeeded", "Failed")
+        return self.phase in FINISHED
 
     def as_status(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"name": self.name, "hash": self.hash, "phase": self.phase}
+        entry: dict[str, Any] = {"name": self.name, "hash": self.hash, "phase": str(self.phase)}
         optional = {
-            "reason": self.reason if self.phase == "Failed" else None,
+            "reason": self.reason if self.phase is Phase.FAILED else None,
             "outputUri": self.output_uri,
             "sourceCommit": self.source_commit,
             "startTime": self.start_time,
@@ -170,10 +174,11 @@ def runs_from(objects: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, 
         annotations = metadata.get("annotations") or {}
         step = obj_labels.get(labels.PIPELINE_STEP)
         health = assess(dict(obj))
-        phase = health.phase.name if health.phase is not Phase.Ready else "Progressing"
+        # A run is a Job-like object: Ready means its pods run, not that it has finished.
+        phase = Phase.PROGRESSING if health.phase is Phase.READY else health.phase
         metrics, note = None, None
         key = f"{obj_labels.get(labels.SPEC_NAME)}/{step or ''}/{run_hash}"
-        if phase in ("Succeeded", "Failed"):
+        if phase in FINISHED:
             found = messages.get(key)
             metrics, note = parse_metrics(found[1] if found else None)
         start, end = _times(obj)
@@ -237,8 +242,8 @@ def choose_model(
     """The newest succeeded run of ``source`` that passes the gate (runs are newest first)."""
     rejected: list[tuple[str, str]] = []
     for run in runs:
-        if run.phase != "Succeeded":
-            if run.phase == "Failed":
+        if run.phase is not Phase.SUCCEEDED:
+            if run.phase is Phase.FAILED:
                 rejected.append((run.name, f"run failed: {run.reason}"))
             continue
         if run.output_uri is None:
@@ -273,10 +278,13 @@ def runs_to_keep(runs: Sequence[Run], history_limit: int, pinned: Iterable[str] 
 class StepProgress:
     name: str
     run_name: str
-    phase: str  # Pending | Progressing | Succeeded | Failed | Blocked
+    phase: Phase  # Pending, Progressing, Succeeded, Failed or Blocked
     reason: str
     startable: bool  # upstreams succeeded and no run of this hash exists yet
     run: Run | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", Phase(self.phase))
 
 
 def pipeline_progress(
@@ -298,17 +306,17 @@ def pipeline_progress(
             progress = StepProgress(step, name, run.phase, run.reason, False, run)
         else:
             upstream_states = [by_step[up] for up in upstreams]
-            stuck = [up for up in upstream_states if up.phase in ("Failed", "Blocked")]
-            waiting = [up.name for up in upstream_states if up.phase != "Succeeded"]
+            stuck = [up for up in upstream_states if up.phase in (Phase.FAILED, Phase.BLOCKED)]
+            waiting = [up.name for up in upstream_states if up.phase is not Phase.SUCCEEDED]
             if stuck:
                 progress = StepProgress(
-                    step, name, "Blocked", f"upstream step {stuck[0].name} failed", False, None
+                    step, name, Phase.BLOCKED, f"upstream step {stuck[0].name} failed", False, None
                 )
             elif waiting:
                 progress = StepProgress(
-                    step, name, "Pending", f"waiting for {', '.join(waiting)}", False, None
+                    step, name, Phase.PENDING, f"waiting for {', '.join(waiting)}", False, None
                 )
             else:
-                progress = StepProgress(step, name, "Pending", "starting", True, None)
+                progress = StepProgress(step, name, Phase.PENDING, "starting", True, None)
         by_step[step] = progress
     return [by_step[step] for step, _ in order]

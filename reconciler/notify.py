@@ -26,11 +26,9 @@ from reconciler.config import Receiver
 from reconciler.errors import ConfigError
 from reconciler.events import Report
 from reconciler.metrics import Metrics
+from reconciler.phase import FAILING, HEALTHY
 
 log = structlog.get_logger(__name__)
-
-_FAILING = frozenset({"Failed", "Invalid", "Degraded"})
-_MARKS = {"Ready": ":large_green_circle:", "Succeeded": ":large_green_circle:"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,10 @@ class Notification:
         }
 
     def to_slack(self) -> dict[str, Any]:
-        mark = ":red_circle:" if self.phase in _FAILING else _MARKS.get(self.phase, ":hourglass:")
+        if self.phase in FAILING:
+            mark = ":red_circle:"
+        else:
+            mark = ":large_green_circle:" if self.phase in HEALTHY else ":hourglass:"
         was = f" (was {self.previous_phase})" if self.previous_phase else ""
         text = (
             f"{mark} *{self.kind} {self.namespace}/{self.name}* is {self.phase}{was} "

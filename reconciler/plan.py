@@ -171,6 +171,10 @@ def _compare(ref: ObjectRef, desired: dict[str, Any], live: dict[str, Any] | Non
         changed = served if served[0] != served[1] else canary
         reason = f"model changed: now {changed[1]}"
         return Change(Action.UPDATE, ref, reason, desired, live, paths)
+    # A canary analysis moves the traffic without changing the spec either.
+    traffic = _annotation(desired, labels.CANARY_TRAFFIC)
+    if traffic is not None and traffic != _annotation(live, labels.CANARY_TRAFFIC):
+        return Change(Action.UPDATE, ref, f"canary traffic now {traffic}%", desired, live, paths)
     if drifts:
         return Change(Action.UPDATE, ref, _drift_reason(drifts), desired, live, paths)
     return Change(Action.NOOP, ref, "in sync", desired, live)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
+from reconciler.errors import ReconcilerError
+
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _DECIMAL_BY_EXPONENT = {exp: suffix for suffix, exp in _DECIMAL.items()}
@@ -21,8 +23,8 @@ _PATTERN = re.compile(
 _NANO = Decimal("1e-9")
 
 
-class QuantityError(ValueError):
-    pass
+class QuantityError(ReconcilerError):
+    """Not a quantity the API server would accept."""
 
 
 def parse(text: str | int | float) -> tuple[Decimal, str]:
@@ -38,7 +40,7 @@ def parse(text: str | int | float) -> tuple[Decimal, str]:
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
         return number * (Decimal(1024) ** _BINARY[suffix]), "binary"
-    if suffix[:1] in ("e", "E"):
+    if len(suffix) > 1:  # e3, E-2: an exponent; a lone E is the exa suffix
         return number.scaleb(int(suffix[1:])), "exponent"
     return number.scaleb(_DECIMAL[suffix]), "decimal"
 
@@ -46,6 +48,13 @@ def parse(text: str | int | float) -> tuple[Decimal, str]:
 def canonical(text: str | int | float) -> str:
     """The string the API server stores for this quantity."""
     value, fmt = parse(text)
+    try:
+        return _canonical(value, fmt)
+    except InvalidOperation as exc:  # more digits than nanounit precision can hold
+        raise QuantityError(f"{str(text).strip()!r} is out of range") from exc
+
+
+def _canonical(value: Decimal, fmt: str) -> str:
     # The server keeps nanounit precision and rounds away from zero beyond it.
     value = (
         value.quantize(_NANO, rounding=ROUND_CEILING)
@@ -69,11 +78,3 @@ def canonical(text: str | int | float) -> str:
     if fmt == "exponent":
         return str(mantissa) if exponent == 0 else f"{mantissa}e{exponent}"
     return f"{mantissa}{_DECIMAL_BY_EXPONENT[exponent]}"
-
-
-def is_quantity(text: str | int | float) -> bool:
-    try:
-        parse(text)
-    except QuantityError:
-        return False
-    return True

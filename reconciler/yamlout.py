@@ -25,10 +25,12 @@ class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mis
 
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "'" if _YAML12_NUMBER.match(value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str.__str__(value), style=style)
 
 
 Dumper.add_representer(str, _string)
+# Subclasses too (phases are a StrEnum): a status file holds the plain string either way.
+Dumper.add_multi_representer(str, _string)
 
 _OPTIONS: dict[str, Any] = {
     "Dumper": Dumper,

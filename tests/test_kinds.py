@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from reconciler import health, kinds
-from reconciler.cluster.discovery import NotServed
 from reconciler.cluster.permissions import required
 from reconciler.engine import MANAGED_KINDS
+from reconciler.errors import NotServed
 from reconciler.render import render
 from reconciler.sandbox.custom_workloads import custom_controllers
 from reconciler.sandbox.workloads import (

@@ -1,5 +1,6 @@
 import pytest
 
+from reconciler.errors import ReconcilerError
 from reconciler.quantity import QuantityError, canonical
 
 CASES = [
@@ -28,3 +29,18 @@ def test_canonical_matches_the_api_server(given, expected):
 def test_rejects_non_quantities(bad):
     with pytest.raises(QuantityError):
         canonical(bad)
+
+
+def test_a_lone_e_is_the_exa_suffix_not_an_exponent():
+    assert canonical("2E") == "2E"
+    assert canonical("2e3") == "2e3"
+
+
+@pytest.mark.parametrize("huge", ["1e30", "99999999999999999999999E"])
+def test_out_of_range_is_a_quantity_error(huge):
+    with pytest.raises(QuantityError, match="out of range"):
+        canonical(huge)
+
+
+def test_a_quantity_error_is_a_reconciler_error():
+    assert issubclass(QuantityError, ReconcilerError)

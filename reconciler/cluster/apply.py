@@ -29,10 +29,10 @@ import structlog
 
 from reconciler.cluster.cache import WatchCache
 from reconciler.cluster.client import APPLY_PATCH, KubeClient
-from reconciler.cluster.discovery import Discovery, NotServed
+from reconciler.cluster.discovery import Discovery
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.cluster.order import apply_order, prune_order
-from reconciler.errors import ApiError, TransientApiError
+from reconciler.errors import ApiError, NotServed, TransientApiError
 from reconciler.labels import FIELD_MANAGER
 from reconciler.specs.loaded import SpecKey
 

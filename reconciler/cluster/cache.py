@@ -27,10 +27,10 @@ from typing import Any
 import structlog
 
 from reconciler import backoff
-from reconciler.cluster.client import KubeClient
-from reconciler.cluster.discovery import Discovery, NotServed, Resource
+from reconciler.cluster.client import KubeClient, error_from_status
+from reconciler.cluster.discovery import Discovery, Resource
 from reconciler.cluster.inventory import ObjectRef, owner_spec
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, NotServed
 from reconciler.specs.loaded import SpecKey
 
 log = structlog.get_logger(__name__)
@@ -343,7 +343,9 @@ class WatchCache:
             if kind == "ERROR":
                 if obj.get("code") == 410:
                     raise _Expired()
-                raise ApiError(int(obj.get("code") or 500), str(obj.get("reason")), "watch error")
+                raise error_from_status(
+                    int(obj.get("code") or 500), obj, default_message="watch error"
+                )
             new_version = obj.get("metadata", {}).get("resourceVersion")
             if new_version:
                 version = str(new_version)

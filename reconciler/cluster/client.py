@@ -72,14 +72,27 @@ def impersonation_headers(service_account: str | None) -> dict[str, str]:
 
 def error_from_response(status: int, body: bytes, retry_after: str | None) -> ApiError:
     """Choose the exception class from a non-2xx answer; only the Status message is kept."""
-    reason, message = "Unknown", body[:200].decode("utf-8", "replace")
     try:
         payload = json.loads(body)
-        if isinstance(payload, dict):
-            reason = str(payload.get("reason") or reason)
-            message = str(payload.get("message") or message)
     except ValueError:
-        pass
+        payload = None
+    return error_from_status(
+        status,
+        payload if isinstance(payload, dict) else {},
+        retry_after,
+        default_message=body[:200].decode("utf-8", "replace"),
+    )
+
+
+def error_from_status(
+    status: int,
+    payload: Mapping[str, Any],
+    retry_after: str | None = None,
+    default_message: str = "",
+) -> ApiError:
+    """Choose the exception class from a Status object: an answer's body or a watch's ERROR."""
+    reason = str(payload.get("reason") or "Unknown")
+    message = str(payload.get("message") or default_message)
     if status in TRANSIENT_CODES or (status == 409 and reason in TRANSIENT_REASONS):
         delay: float | None = None
         if retry_after:

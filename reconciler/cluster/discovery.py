@@ -18,14 +18,11 @@ from dataclasses import dataclass
 
 import structlog
 
-from reconciler import kinds
 from reconciler.cluster.client import KubeClient
-from reconciler.errors import ApiError, PermanentApiError
+from reconciler.errors import ApiError, NotServed, PermanentApiError
 
 log = structlog.get_logger(__name__)
 
-# The custom resources the renderer emits, and the project that installs each.
-INSTALLED_BY = kinds.installed_by()
 CORE = "v1"
 
 
@@ -44,16 +41,6 @@ class Resource:
 
     def object_path(self, name: str, namespace: str | None = None) -> str:
         return f"{self.collection_path(namespace)}/{name}"
-
-
-class NotServed(Exception):
-    """The cluster does not serve this kind (its CRD is not installed)."""
-
-    def __init__(self, api_version: str, kind: str) -> None:
-        group = api_version.split("/")[0] if "/" in api_version else ""
-        project = INSTALLED_BY.get(group)
-        prefix = f"{project} is not installed: " if project else ""
-        super().__init__(f"{prefix}{kind} ({api_version}) not served by this cluster")
 
 
 class Discovery:

@@ -16,7 +16,7 @@ import pygit2
 
 from reconciler import config
 from reconciler.commands.progress import Progress
-from reconciler.logging import configure
+from reconciler.logs import configure
 from reconciler.status.reader import StatusEntry
 from reconciler.status.writer import NOTES_REF
 

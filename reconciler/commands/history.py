@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from reconciler.errors import SourceError
-from reconciler.logging import configure
+from reconciler.logs import configure
 from reconciler.source.credentials import Credentials
 from reconciler.source.git import GitSource, tree_entries
 from reconciler.status.history import timeline, versions

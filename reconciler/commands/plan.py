@@ -14,7 +14,7 @@ from pathlib import Path
 from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.discovery import Discovery
 from reconciler.errors import ApiError, ConfigError
-from reconciler.logging import configure
+from reconciler.logs import configure
 from reconciler.review import compare, format_json, format_markdown, format_text, render_side
 from reconciler.review.cluster import observe
 from reconciler.review.model import Review

@@ -13,7 +13,7 @@ import structlog
 from reconciler import config
 from reconciler.commands.progress import Progress
 from reconciler.errors import ApiError, SourceError
-from reconciler.logging import configure
+from reconciler.logs import configure
 from reconciler.service import Service
 
 HELP = "keep a cluster equal to a branch of a spec repository, writing status to Git"

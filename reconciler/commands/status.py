@@ -20,9 +20,9 @@ from typing import Any, TextIO
 
 from reconciler import yamlout
 from reconciler.errors import SourceError
-from reconciler.logging import configure
+from reconciler.logs import configure
+from reconciler.phase import Phase
 from reconciler.source.credentials import Credentials
-from reconciler.status.model import Phase
 from reconciler.status.reader import (
     StatusEntry,
     StatusSnapshot,

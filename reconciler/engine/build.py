@@ -10,6 +10,7 @@ from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import WatchCache
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery
+from reconciler.delivery.provider import MetricsProvider
 from reconciler.lifecycle import pod_essentials
 from reconciler.metrics import Metrics
 from reconciler.source.verify import CommitVerifier
@@ -28,6 +29,7 @@ def build_engine(
     options: EngineOptions,
     metrics: Metrics | None = None,
     verifier: CommitVerifier | None = None,
+    analysis_metrics: MetricsProvider | None = None,
 ) -> Engine:
     inbox = Inbox()
     discovery = Discovery(client)
@@ -59,4 +61,13 @@ def build_engine(
         stopping=inbox.stopping,
     )
     cluster = Cluster(kinds=discovery, objects=objects, pods=pods, writer=writer)
-    return Engine(source, cluster, status, options, inbox=inbox, metrics=metrics, verifier=verifier)
+    return Engine(
+        source,
+        cluster,
+        status,
+        options,
+        inbox=inbox,
+        metrics=metrics,
+        verifier=verifier,
+        analysis_metrics=analysis_metrics,
+    )

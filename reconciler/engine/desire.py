@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.delivery.runner import Delivery
 from reconciler.desired import Desired, desired_state, sources_of
 from reconciler.lifecycle import Run, runs_from
 from reconciler.promotion import Promotions
 from reconciler.specs.loaded import LoadedSpec, SpecKey
+from reconciler.status.book import StatusBook
 
 from .context import Cycle
 from .ports import Cluster
@@ -33,10 +35,16 @@ class Runs:
 
 
 def inputs(
-    cycle: Cycle, key: SpecKey, loaded: LoadedSpec, cluster: Cluster, promotions: Promotions
+    cycle: Cycle,
+    key: SpecKey,
+    loaded: LoadedSpec,
+    cluster: Cluster,
+    promotions: Promotions,
+    delivery: Delivery,
 ) -> tuple[Any, ...]:
     """What render, plan and status of ``key`` read: the spec, where it came from, the
-    resourceVersions of its objects and of the runs it may serve, pins and gate notes."""
+    resourceVersions of its objects and of the runs it may serve, pins and gate notes, and
+    the wake-ups of its canary analysis."""
     versions = cluster.objects.versions(key) + cluster.pods.versions(key)
     for source in sources_of(loaded):
         versions += cluster.objects.versions(source) + cluster.pods.versions(source)
@@ -48,6 +56,7 @@ def inputs(
         tuple(versions),
         frozenset(promotions.pinned(key)),
         tuple((run, tuple(sorted(why.items()))) for run, why in sorted(notes.items())),
+        delivery.inputs(key),
     )
 
 
@@ -58,9 +67,15 @@ def desire(
     live: list[dict[str, Any]],
     runs: Runs,
     promotions: Promotions,
+    delivery: Delivery,
+    book: StatusBook,
 ) -> Desired:
-    """The objects ``key`` wants now; what it serves and passed over is recorded for the
-    specs planned after it. Raises ReconcilerError when the spec cannot be rendered."""
-    desired = desired_state(loaded, cycle.origin(key), live, runs, promotions.pinned(key))
+    """The objects ``key`` wants now, at the canary traffic its analysis has reached; what it
+    serves and passed over is recorded for the specs planned after it. Raises ReconcilerError
+    when the spec cannot be rendered."""
+    traffic = delivery.step(loaded, book.previous(key), live)
+    pinned = promotions.pinned(key)
+    desired = desired_state(loaded, cycle.origin(key), live, runs, pinned, traffic)
+    desired = delivery.report(key, desired)
     promotions.record(key, desired.served_runs, desired.rejections)
     return desired

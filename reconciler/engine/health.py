@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.health import Phase, assess, worst
+from reconciler.health import assess, worst
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.assemble import Outcome
 from reconciler.status.book import StatusBook
-from reconciler.status.model import Phase as StatusPhase
 
 from .context import Cycle, Failures
 from .planning import Planner
@@ -48,10 +48,10 @@ def _replaced(
     serving = key.kind == "ModelDeployment"
     if outcome is None:  # planned clean before and nothing it reads changed since
         status = book.statuses.get(key)
-        return not serving or (status is not None and status.phase is StatusPhase.READY)
+        return not serving or (status is not None and status.phase is Phase.READY)
     if outcome.stage_reason is not None or key in failures:
         return False
     if outcome.waiting is not None or not serving:
         return True
     current = [o for o in planner.owned(key) if o["metadata"]["name"] in outcome.current]
-    return bool(current) and worst(assess(obj) for obj in current).phase <= Phase.Ready
+    return bool(current) and worst(assess(obj) for obj in current).phase <= Phase.READY

@@ -15,15 +15,17 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from reconciler import backoff
+from reconciler.delivery.provider import MetricsProvider
+from reconciler.delivery.runner import Delivery
 from reconciler.desired import sources_of
 from reconciler.events import Observer
 from reconciler.metrics import Metrics
+from reconciler.phase import Phase
 from reconciler.source.verify import CommitVerifier
 from reconciler.status.book import StatusBook
-from reconciler.status.model import Phase
 from reconciler.status.writer import StatusWriter
 
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, rfc3339
 from .inbox import Inbox
 from .load import SourceState
 from .options import EngineOptions, Trigger
@@ -47,6 +49,7 @@ class Engine:
         metrics: Metrics | None = None,
         clock: Clock | None = None,
         verifier: CommitVerifier | None = None,
+        analysis_metrics: MetricsProvider | None = None,
     ) -> None:
         self.cluster = cluster
         self.status = status
@@ -73,6 +76,12 @@ class Engine:
         # Replaced by the service: True while an observer still has something to send.
         self.telling: Callable[[], bool] = lambda: False
         self.book = StatusBook(status, self.metrics, lambda: self.may_write())
+        # Canary analyses: a check when one is due, a wake-up trigger for the next.
+        self.delivery = Delivery(
+            analysis_metrics,
+            lambda: rfc3339(self.clock.now()),
+            lambda owner: self.inbox.put(Trigger("analysis", owner)),
+        )
         self.reconciler = Reconciler(
             source,
             cluster,
@@ -84,6 +93,7 @@ class Engine:
             verifier,
             lambda: self.may_write(),
             self.observers,
+            self.delivery,
         )
 
     @property
@@ -106,6 +116,7 @@ class Engine:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.delivery.stop()
         self.cluster.objects.stop()
         self.cluster.pods.stop()
 

@@ -13,7 +13,7 @@ MANAGED_KINDS = kinds.managed()
 
 @dataclass(frozen=True)
 class Trigger:
-    reason: str  # start | poll | commit | webhook | watch | resync | retry
+    reason: str  # start | poll | commit | webhook | watch | resync | retry | analysis
     owner: SpecKey | None = None  # the spec whose object a watch event concerned
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from reconciler.delivery.runner import Delivery
 from reconciler.errors import ApiError, ReconcilerError
 from reconciler.events import Observer
 from reconciler.guard import Guard
@@ -63,8 +64,10 @@ class Reconciler:
         verifier: CommitVerifier | None,
         may_write: Callable[[], bool],
         observers: list[Observer],
+        delivery: Delivery,
     ) -> None:
         self.cluster = cluster
+        self.delivery = delivery  # canary analyses: checks when due, wake-ups for the next
         self.book = book
         self.metrics = metrics
         self.clock = clock
@@ -183,7 +186,7 @@ class Reconciler:
                 self.promotions.forget(key)
                 changes.extend(self.planner.plan_removed(key))
                 continue
-            inputs = desire.inputs(cycle, key, loaded, self.cluster, self.promotions)
+            inputs = desire.inputs(cycle, key, loaded, self.cluster, self.promotions, self.delivery)
             if previous == inputs:
                 self.notes.settled[key] = inputs
                 unchanged.add(key)
@@ -191,7 +194,9 @@ class Reconciler:
             with structlog.contextvars.bound_contextvars(spec=str(key)):
                 try:
                     live = self.planner.owned(key)
-                    desired = desire.desire(cycle, key, loaded, live, runs, self.promotions)
+                    desired = desire.desire(
+                        cycle, key, loaded, live, runs, self.promotions, self.delivery, self.book
+                    )
                     outcome, acting = self.planner.plan_spec(cycle, key, desired, live)
                 except ReconcilerError as exc:
                     log.error("render_failed", reason=str(exc))

@@ -37,12 +37,23 @@ TERMINATION_POLICY = "FallbackToLogsOnError"
 
 
 @dataclass(frozen=True)
+class CanaryTraffic:
+    """Where a canary analysis (reconciler.delivery) stands: the canary's share of traffic, or
+    ``promoted``: its model serves as the stable one, alone."""
+
+    percent: int
+    promoted: bool = False
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """What rendering needs beyond the spec itself; the same for every spec of one commit."""
 
     source_commit: str
     # The URI a fromTraining/fromPipeline source serves now; None when nothing is trained yet.
     resolve_model: Callable[[ModelSource], str | None]
+    # Set while spec.canary.analysis runs; None: the spec's own trafficPercent or first step.
+    canary_traffic: CanaryTraffic | None = None
 
 
 def identity_labels(loaded: LoadedSpec) -> dict[str, str]:

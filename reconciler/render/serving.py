@@ -14,6 +14,7 @@ class ServedModels:
     stable: str
     canary: str | None  # None: no canary, or its model is not trained yet
     canary_percent: int
+    analysed: bool = False  # the percent comes from a canary analysis, which moves it
 
     def annotations(self) -> dict[str, str]:
         """``mlops/model-uri`` is the stable model on every object of the spec, so status can
@@ -22,6 +23,8 @@ class ServedModels:
         if self.canary is not None:
             result[STABLE_MODEL_URI] = self.stable
             result[CANARY_MODEL_URI] = self.canary
+        if self.analysed:
+            result[labels.CANARY_TRAFFIC] = str(self.canary_percent)
         return result
 
 
@@ -33,7 +36,13 @@ def served_models(deployment: ModelDeployment, ctx: RenderContext) -> ServedMode
         return None
     if spec.canary is None:
         return ServedModels(stable, None, 0)
-    return ServedModels(stable, ctx.resolve_model(spec.canary.model), spec.canary.traffic_percent)
+    canary = ctx.resolve_model(spec.canary.model)
+    traffic = ctx.canary_traffic
+    if traffic is None:
+        return ServedModels(stable, canary, spec.canary.first_percent)
+    if traffic.promoted and canary is not None:
+        return ServedModels(canary, None, 0)
+    return ServedModels(stable, canary, traffic.percent, analysed=True)
 
 
 def total_replicas(spec: ModelDeploymentSpec) -> int:

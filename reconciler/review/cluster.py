@@ -14,9 +14,9 @@ from typing import Any
 
 from reconciler import labels
 from reconciler.cluster.client import APPLY_PATCH, KubeClient
-from reconciler.cluster.discovery import Discovery, NotServed
+from reconciler.cluster.discovery import Discovery
 from reconciler.diff import ABSENT, FieldChange, changes, project
-from reconciler.errors import ApiError
+from reconciler.errors import ApiError, NotServed
 from reconciler.review.model import (
     LIVE,
     ClusterAction,

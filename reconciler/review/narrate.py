@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reconciler.delivery import explain
 from reconciler.diff import ABSENT, FieldChange
 from reconciler.render.identity import run_hash, run_name, step_hashes
 from reconciler.review.model import ObjectAction, ObjectChange, SpecChangeKind
@@ -21,6 +22,7 @@ from reconciler.specs.models import (
     Pipeline,
     TrainingJob,
 )
+from reconciler.sweep.narrate import sweep_story
 
 # Fields that never define a training run (see reconciler.render.identity): naming them as the
 # reason for a new run would mislead.
@@ -50,7 +52,9 @@ def happens(story: Story) -> tuple[str, ...]:
         lines = _pipeline(story, spec)
     else:
         lines = []
-    if story.change is SpecChangeKind.CHANGED:
+    # A sweep's trials are told by its story: they start a few at a time, and stay as history.
+    sweeping = isinstance(spec, TrainingJob) and spec.spec.sweep is not None
+    if story.change is SpecChangeKind.CHANGED and not sweeping:
         lines += _creations(story.objects) + _deletions(story.objects)
     return tuple(dict.fromkeys(lines))
 
@@ -65,10 +69,7 @@ def _serving(story: Story, spec: ModelDeployment) -> list[str]:
             return [f"nothing served yet: {_source(body.model, body)} has no output"]
         lines = [f"serves {_source(body.model, body)} on {body.runtime}, {_scale(body)}"]
         if body.canary is not None:
-            canary = body.canary
-            lines.append(
-                f"canary: {canary.traffic_percent}% of traffic to {_source(canary.model, body)}"
-            )
+            lines.append(f"canary: {_canary(body)}")
         return lines
     lines = [_serving_field(change, story) for change in _spec_fields(story.fields)]
     lines = [line for line in lines if line]
@@ -87,8 +88,11 @@ def _serving_field(change: FieldChange, story: Story) -> str:
         if change.after is None and base is not None and base.canary is not None:
             return "canary removed: all traffic goes to the stable model"
         if head is not None and head.canary is not None:
-            canary = head.canary
-            return f"canary added: {canary.traffic_percent}% of traffic to {_source(canary.model, head)}"
+            return f"canary added: {_canary(head)}"
+    analysed = head is not None and head.canary is not None and head.canary.analysis is not None
+    if analysed and path.startswith(("canary.analysis", "canary.trafficPercent")):
+        assert head is not None
+        return f"canary analysis starts over: {_canary(head)}"
     if path == "canary.trafficPercent":
         return f"canary traffic {change.before}% -> {change.after}%"
     if path.startswith("canary.model.") and base and head and base.canary and head.canary:
@@ -106,6 +110,15 @@ def _serving_field(change: FieldChange, story: Story) -> str:
         before = "(none)" if change.before is ABSENT else f">= {number(change.before)}"
         return f"promotion gate {metric} {before} -> >= {number(change.after)}"
     return _generic(change)
+
+
+def _canary(body: ModelDeploymentSpec) -> str:
+    canary = body.canary
+    assert canary is not None
+    source = _source(canary.model, body)
+    if canary.analysis is not None:
+        return explain.describe(canary.analysis, source)
+    return f"{canary.traffic_percent}% of traffic to {source}"
 
 
 def _source(source: ModelSource, body: ModelDeploymentSpec) -> str:
@@ -141,6 +154,10 @@ def _scale(body: ModelDeploymentSpec) -> str:
 
 
 def _training(story: Story, spec: TrainingJob) -> list[str]:
+    if spec.spec.sweep is not None:
+        base = story.base if isinstance(story.base, TrainingJob) else None
+        details = [_generic(change) for change in _spec_fields(story.fields)]
+        return sweep_story(base, spec) + details
     new = run_hash(spec)
     if story.change is SpecChangeKind.ADDED:
         return [f"new training run {run_name(spec.metadata.name, new)} (hash {new})"]

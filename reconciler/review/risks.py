@@ -137,8 +137,8 @@ def _canary(base: AnySpec | None, head: AnySpec | None) -> list[str]:
         return []
     old = 0
     if isinstance(base, ModelDeployment) and base.spec.canary is not None:
-        old = base.spec.canary.traffic_percent
-    new = head.spec.canary.traffic_percent
+        old = base.spec.canary.first_percent
+    new = head.spec.canary.first_percent
     crosses = old <= CANARY_MAJORITY < new
     if crosses or new - old > CANARY_JUMP:
         return [f"canary traffic jumps {old}% -> {new}%"]

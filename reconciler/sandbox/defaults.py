@@ -43,7 +43,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.quantity import canonical
+from reconciler.quantity import QuantityError, canonical
 from reconciler.sandbox.structural import clone
 
 Obj = dict[str, Any]
@@ -336,7 +336,7 @@ def _quantity(value: Any) -> Any:
     # Invalid quantities are left for validation to report with their field path.
     try:
         return canonical(value)
-    except ValueError:
+    except QuantityError:
         return value
 
 

@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reconciler import quantity
+from reconciler.specs.analysis import Analysis
 
 API_VERSION = "mlops/v1alpha1"
 API_GROUP_PREFIX = "mlops/"
@@ -358,7 +359,25 @@ class Autoscaling(Strict):
 
 class Canary(Strict):
     model: ModelSource
-    traffic_percent: int = Field(ge=0, le=100, strict=True)
+    # Unset only with an analysis, whose steps set the traffic; left out of dumps then.
+    traffic_percent: int | None = Field(default=None, ge=0, le=100, strict=True, exclude_if=_unset)
+    analysis: Analysis | None = Field(default=None, exclude_if=_unset)
+
+    @model_validator(mode="after")
+    def _traffic(self) -> Canary:
+        if (self.traffic_percent is None) == (self.analysis is None):
+            _fail(("trafficPercent",), "set exactly one of trafficPercent and analysis", None)
+        return self
+
+    @property
+    def first_percent(self) -> int:
+        """The traffic a new canary starts with: the fixed split, or the analysis' first step."""
+        return self.traffic_percent if self.analysis is None else self.analysis.steps[0]
+
+    @property
+    def peak_percent(self) -> int:
+        """The most traffic the canary is given short of promotion."""
+        return self.traffic_percent if self.analysis is None else self.analysis.steps[-1]
 
 
 class Promotion(Strict):

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import SpecProblem
+from reconciler.render.common import split_replicas
 from reconciler.specs.loaded import SpecKey
 from reconciler.specs.models import (
     AnySpec,
@@ -298,7 +299,8 @@ def _serving_demand(spec: ModelDeployment) -> GpuDemand | None:
         if body.runtime == "kserve":
             pods = max(pods, 1)  # KServe scales a service at zero replicas up to one pod
         pods_text = _count(pods, "replica")
-    canary = 0 if body.canary is None else _canary_pods(first, body.canary.traffic_percent)
+    # A canary under analysis runs at most its last step's share short of promotion.
+    canary = 0 if body.canary is None else split_replicas(first, body.canary.peak_percent)[1]
     if canary:
         pods_text = f"({pods_text} + {canary} canary)"
     total = (pods + canary) * gpu
@@ -307,14 +309,6 @@ def _serving_demand(spec: ModelDeployment) -> GpuDemand | None:
     return GpuDemand(
         total, ("spec", "resources", "gpu"), f"{pods_text} x {_count(gpu, 'GPU')} = {total}"
     )
-
-
-def _canary_pods(replicas: int, percent: int) -> int:
-    """The canary's pods as the serving renderers split replicas: its share of them rounded
-    half up, and at least one while it takes traffic."""
-    if replicas == 0 or percent == 0:
-        return 0
-    return max(1, (replicas * percent + 50) // 100)
 
 
 def _pipeline_demand(spec: Pipeline) -> GpuDemand | None:

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.health import Health, Phase, assess, load_failure, worst
+from reconciler.health import Health, assess, load_failure, worst
+from reconciler.phase import FINISHED, HEALTHY, Phase
 from reconciler.reasons import Reason
 from reconciler.specs.loaded import LoadResult, SpecKey
 from reconciler.status.model import (
@@ -23,7 +24,6 @@ from reconciler.status.model import (
     SpecStatus,
     UnparsableFile,
 )
-from reconciler.status.model import Phase as StatusPhase
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,16 @@ class Outcome:
 
 
 FAILED_STAGES = {
-    Reason.INVALID_SPEC: StatusPhase.INVALID,
-    Reason.RENDER_FAILED: StatusPhase.FAILED,
-    Reason.NOT_INSTALLED: StatusPhase.FAILED,
-    Reason.APPLY_FAILED: StatusPhase.FAILED,
-    Reason.NOT_OWNED: StatusPhase.FAILED,
+    Reason.INVALID_SPEC: Phase.INVALID,
+    Reason.RENDER_FAILED: Phase.FAILED,
+    Reason.NOT_INSTALLED: Phase.FAILED,
+    Reason.APPLY_FAILED: Phase.FAILED,
+    Reason.NOT_OWNED: Phase.FAILED,
 }
 
 
-def _ready_condition(phase: StatusPhase, reason: str, message: str, now: str) -> Condition:
-    good = phase in (StatusPhase.READY, StatusPhase.SUCCEEDED)
+def _ready_condition(phase: Phase, reason: str, message: str, now: str) -> Condition:
+    good = phase in HEALTHY
     # Plain text: the YAML dumper writes str itself, not its subclasses (a Reason member).
     return Condition("Ready", "True" if good else "False", str(reason), message, now)
 
@@ -72,9 +72,7 @@ def _training_phase(extra: Mapping[str, Any]) -> Health | None:
     current = extra.get("currentRun")
     for run in extra.get("runs") or ():
         if run.get("name") == current:
-            phase = {"Succeeded": Phase.Succeeded, "Failed": Phase.Failed}.get(
-                run.get("phase"), Phase.Progressing
-            )
+            phase = Phase(run["phase"]) if run.get("phase") in FINISHED else Phase.PROGRESSING
             return Health(phase, f"Run{run.get('phase')}", f"run {current} {run.get('phase')}")
     return None
 
@@ -84,14 +82,14 @@ def _pipeline_phase(extra: Mapping[str, Any]) -> Health | None:
     if not steps:
         return None
     phases = [step.get("phase") for step in steps]
-    done = sum(1 for p in phases if p == "Succeeded")
+    done = sum(1 for p in phases if p == Phase.SUCCEEDED)
     summary = f"{done}/{len(steps)} steps succeeded"
-    if any(p in ("Failed", "Blocked") for p in phases):
-        failed = next(s["name"] for s in steps if s.get("phase") == "Failed")
-        return Health(Phase.Failed, Reason.STEP_FAILED, f"step {failed} failed; {summary}")
+    if any(p in (Phase.FAILED, Phase.BLOCKED) for p in phases):
+        failed = next(s["name"] for s in steps if s.get("phase") == Phase.FAILED)
+        return Health(Phase.FAILED, Reason.STEP_FAILED, f"step {failed} failed; {summary}")
     if done == len(steps):
-        return Health(Phase.Succeeded, Reason.PIPELINE_SUCCEEDED, summary)
-    return Health(Phase.Progressing, Reason.STEPS_RUNNING, summary)
+        return Health(Phase.SUCCEEDED, Reason.PIPELINE_SUCCEEDED, summary)
+    return Health(Phase.PROGRESSING, Reason.STEPS_RUNNING, summary)
 
 
 def _pending_load(extra: dict[str, Any], objects: Iterable[Mapping[str, Any]]) -> None:
@@ -119,11 +117,11 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
     key = outcome.key
     resources = resource_refs(outcome.objects)
     if outcome.stage_reason is not None:
-        phase = FAILED_STAGES.get(outcome.stage_reason, StatusPhase.FAILED)
+        phase = FAILED_STAGES.get(outcome.stage_reason, Phase.FAILED)
         message = outcome.stage_message
         reason = outcome.stage_reason
     elif outcome.waiting is not None:
-        phase, reason, message = StatusPhase.PENDING, Reason.WAITING, outcome.waiting
+        phase, reason, message = Phase.PENDING, Reason.WAITING, outcome.waiting
     else:
         current = [o for o in outcome.objects if o["metadata"]["name"] in outcome.current]
         health: Health | None = None
@@ -131,13 +129,13 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
             # A run created by this very reconcile is not among the runs read before it: its
             # Job may already have finished, but the status reports it with its run next time.
             health = _training_phase(extra) or Health(
-                Phase.Progressing, Reason.RUN_STARTING, "the new run is starting"
+                Phase.PROGRESSING, Reason.RUN_STARTING, "the new run is starting"
             )
         elif key.kind == "Pipeline":
             health = _pipeline_phase(extra)
         if health is None:
             health = worst(assess(dict(obj)) for obj in current)
-        phase = StatusPhase(health.phase.name)
+        phase = health.phase
         reason, message = health.reason, health.message
         if key.kind == "ModelDeployment":
             replicas = _replicas(current)
@@ -185,9 +183,9 @@ def invalid(
         message += f" (+{len(problems) - 3} more)"
     return SpecStatus(
         observed_commit=source_commit,
-        phase=StatusPhase.INVALID,
+        phase=Phase.INVALID,
         message=message,
-        conditions=(_ready_condition(StatusPhase.INVALID, Reason.INVALID_SPEC, message, now),),
+        conditions=(_ready_condition(Phase.INVALID, Reason.INVALID_SPEC, message, now),),
         resources=resource_refs(objects),
     )
 
@@ -224,7 +222,7 @@ def repository_status(
         )
     return RepositoryStatus(
         source_commit=head,
-        source_phase=StatusPhase.FAILED if source_error or config_error else StatusPhase.READY,
+        source_phase=Phase.FAILED if source_error or config_error else Phase.READY,
         source_message="; ".join(messages),
         unparsable_files=unparsable,
         prune_guard=guard,

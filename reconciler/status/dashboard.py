@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.phase import FAILING, HEALTHY
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.model import RepositoryStatus, SpecStatus, status_path
 
@@ -32,8 +33,6 @@ MARKERS = {
 }
 # Order of rows: what needs a person first.
 _RANK = {phase: rank for rank, phase in enumerate(MARKERS)}
-_FAILING = frozenset({"Failed", "Invalid", "Degraded"})
-_HEALTHY = frozenset({"Ready", "Succeeded"})
 # Mermaid fill and stroke per phase (step phases include Running and Blocked).
 _COLOURS = {
     "Succeeded": ("#d4edda", "#28a745"),
@@ -95,7 +94,7 @@ def _specs(statuses: Statuses) -> list[str]:
     lines: list[str] = []
 
     def failing(entries: list[tuple[SpecKey, SpecStatus]]) -> int:
-        return sum(1 for _, s in entries if s.phase in _FAILING)
+        return sum(1 for _, s in entries if s.phase in FAILING)
 
     order = sorted(by_namespace, key=lambda ns: (failing(by_namespace[ns]) == 0, ns))
     for namespace in order:
@@ -104,8 +103,8 @@ def _specs(statuses: Statuses) -> list[str]:
         tally = ", ".join(f"{counts[p]} {p}" for p in MARKERS if counts[p])
         noun = "spec" if len(entries) == 1 else "specs"
         lines += [f"## {namespace}", "", f"{len(entries)} {noun}: {tally}", ""]
-        attention = [e for e in entries if e[1].phase not in _HEALTHY]
-        healthy = [e for e in entries if e[1].phase in _HEALTHY]
+        attention = [e for e in entries if e[1].phase not in HEALTHY]
+        healthy = [e for e in entries if e[1].phase in HEALTHY]
         shown, folded = attention, healthy
         if len(healthy) <= OPEN_HEALTHY:
             shown, folded = attention + healthy, []
@@ -147,7 +146,7 @@ def _table(entries: Iterable[tuple[SpecKey, SpecStatus]], with_message: bool = T
 def _pipelines(statuses: Statuses) -> list[str]:
     pipelines = sorted(
         ((k, s) for k, s in statuses.items() if k.kind == "Pipeline" and s.extra.get("steps")),
-        key=lambda e: (e[1].phase not in _FAILING, e[0].namespace, e[0].name),
+        key=lambda e: (e[1].phase not in FAILING, e[0].namespace, e[0].name),
     )
     if not pipelines:
         return []

@@ -14,6 +14,7 @@ from typing import Any
 
 import pygit2
 
+from reconciler.phase import FAILING
 from reconciler.status.model import SpecStatus
 
 
@@ -88,7 +89,7 @@ def _events(old: SpecStatus | None, new: SpecStatus) -> list[str]:
             events.append(f"promoted: {what} {after.get('uri')}{source}")
         if after.get("promotion") == "PendingLoad" and before.get("promotion") != "PendingLoad":
             events.append(f"waits to load: {after.get('promotionMessage', '')}")
-    if new.phase in ("Failed", "Degraded", "Invalid") and (old is None or old.phase != new.phase):
+    if new.phase in FAILING and (old is None or old.phase != new.phase):
         events.append(f"failure: {' '.join(new.message.split()) or new.phase}")
     return events
 

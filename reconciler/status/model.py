@@ -16,24 +16,12 @@ from typing import Any
 import yaml
 
 from reconciler import yamlout
+from reconciler.phase import FAILING, Phase
 from reconciler.specs.loaded import SpecKey
 
 REPOSITORY_FILE = "repository.yaml"
 _SUBJECT_NAMES = 5  # names listed in a subject line before "+N more"
 _DETAIL_MESSAGE = 60  # characters of a failure message quoted in a subject line
-
-
-class Phase(StrEnum):
-    PENDING = "Pending"
-    PROGRESSING = "Progressing"
-    READY = "Ready"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    INVALID = "Invalid"
-    DEGRADED = "Degraded"
-
-
-_FAILING = frozenset({Phase.FAILED, Phase.INVALID, Phase.DEGRADED})
 
 
 @dataclass(frozen=True)
@@ -335,7 +323,7 @@ def _detail(status: SpecStatus) -> str:
     if isinstance(steps, Sequence) and steps:
         done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == "Succeeded")
         return f"{done}/{len(steps)} steps succeeded"
-    if status.phase in _FAILING and status.message:
+    if status.phase in FAILING and status.message:
         message = status.message
         if len(message) > _DETAIL_MESSAGE:
             message = message[: _DETAIL_MESSAGE - 3] + "..."

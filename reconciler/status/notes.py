@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from reconciler.phase import UNSETTLED, Phase
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.model import SpecStatus
 
 MAX_LISTED = 10  # names listed per section before "+N more"
 MAX_MESSAGE = 100
-_FAILING = ("Failed", "Invalid", "Degraded")
-_MOVING = ("Progressing", "Pending")
+_FAILING = (Phase.FAILED, Phase.INVALID, Phase.DEGRADED)  # the order the outcome line prefers
 _COUNTS = re.compile(r"^objects applied: (\d+), pruned: (\d+)$", re.MULTILINE)
 
 
@@ -55,10 +55,10 @@ def note_text(work: CommitWork, statuses: Mapping[SpecKey, SpecStatus]) -> str:
     failing = [(k, s) for k, s in changed if str(s.phase) in _FAILING]
     if failing:
         outcome = next(p for p in _FAILING if phases[p])
-    elif any(phases[p] for p in _MOVING):
-        outcome = "Progressing"
+    elif any(phases[p] for p in UNSETTLED):
+        outcome = Phase.PROGRESSING
     else:
-        outcome = "Ready"
+        outcome = Phase.READY
     tally = ", ".join(f"{count} {phase}" for phase, count in sorted(phases.items()))
     if work.removed:
         tally += f"{', ' if tally else ''}{len(work.removed)} removed"

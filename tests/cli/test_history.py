@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from reconciler.cli import main
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
-from reconciler.status.model import Phase
 from tests.cli.status_branch import SHA, StatusRemote, spec_status
 
 TRAIN = SpecKey("TrainingJob", "ml", "train-fraud")

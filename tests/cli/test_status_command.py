@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from reconciler.cli import main
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
-from reconciler.status.model import Phase
 from tests.cli.status_branch import StatusRemote, spec_status
 from tests.waiting import wait_for
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from reconciler import labels
 from reconciler.cluster.inventory import ObjectRef
 from reconciler.events import NOTE_BYTES, Report, occurrences
+from reconciler.phase import Phase
 from reconciler.plan import Action, Change
 from reconciler.specs.loaded import SpecKey
-from reconciler.status.model import Phase, ResourceRef, SpecStatus, StatusChange
+from reconciler.status.model import ResourceRef, SpecStatus, StatusChange
 
 HEAD = "a" * 40
 DEPLOYMENT = ObjectRef("apps/v1", "Deployment", "ml", "fraud")

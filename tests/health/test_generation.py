@@ -1,6 +1,7 @@
 import pytest
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
+from reconciler.phase import Phase
 
 READY = {"conditions": [{"type": "Ready", "status": "True"}]}
 
@@ -19,7 +20,7 @@ def inference_service(generation: int, observed: int | None) -> dict:
 
 @pytest.mark.parametrize(
     ("generation", "observed", "phase"),
-    [(2, 1, Phase.Progressing), (2, 2, Phase.Ready), (2, None, Phase.Ready)],
+    [(2, 1, Phase.PROGRESSING), (2, 2, Phase.READY), (2, None, Phase.READY)],
 )
 def test_a_status_for_an_older_generation_is_not_ready(generation, observed, phase):
     assert assess(inference_service(generation, observed)).phase is phase

@@ -17,7 +17,7 @@ import time
 
 from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.lease import LeaderElector
-from reconciler.logging import configure
+from reconciler.logs import configure
 
 
 def emit(event: str, identity: str, at: float) -> None:

@@ -10,8 +10,9 @@ from reconciler.errors import ConfigError
 from reconciler.events import Report
 from reconciler.metrics import Metrics
 from reconciler.notify import Notifier, notifications
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
-from reconciler.status.model import Phase, SpecStatus, StatusChange
+from reconciler.status.model import SpecStatus, StatusChange
 from tests.notify.receiver import receiving
 from tests.waiting import wait_for
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
+from reconciler.phase import Phase
 from tests.cluster.real import CRDS, ROOT, RealCluster, running_real_cluster
 from tests.waiting import wait_for
 
@@ -69,7 +70,7 @@ def test_rendered_examples_apply_server_side_and_become_healthy(real_cluster, cl
     applied = kubectl(real_cluster, "apply", "--server-side", "-f", str(manifests))
     assert applied.count("serverside-applied") == len(documents)
 
-    done = {Phase.Ready, Phase.Succeeded}
+    done = {Phase.READY, Phase.SUCCEEDED}
     found = wait_for(
         lambda: (h := healths(real_cluster, manifests)) and set(h.values()) <= done and h,
         90,
@@ -78,12 +79,12 @@ def test_rendered_examples_apply_server_side_and_become_healthy(real_cluster, cl
     )
     kinds = {key.split("/")[0]: phase for key, phase in found.items()}
     assert kinds == {
-        "Deployment": Phase.Ready,
-        "Service": Phase.Ready,
-        "Job": Phase.Succeeded,
-        "InferenceService": Phase.Ready,
-        "PyTorchJob": Phase.Succeeded,
-        "TrainJob": Phase.Succeeded,
+        "Deployment": Phase.READY,
+        "Service": Phase.READY,
+        "Job": Phase.SUCCEEDED,
+        "InferenceService": Phase.READY,
+        "PyTorchJob": Phase.SUCCEEDED,
+        "TrainJob": Phase.SUCCEEDED,
     }
     deployments = k8s.AppsV1Api(cluster.api_client()).list_deployment_for_all_namespaces()
     rendered_names = {d["metadata"]["name"] for d in documents if d["kind"] == "Deployment"}
@@ -146,7 +147,7 @@ def test_job_pods_end_as_their_container_env_says(cluster):
 
     def finished(name: str) -> str | None:
         found = phase(name)
-        return str(found) if found in (Phase.Succeeded, Phase.Failed) else None
+        return str(found) if found in (Phase.SUCCEEDED, Phase.FAILED) else None
 
     # The Job controller's own verdicts, from the pods kwok ended.
     assert wait_for(lambda: finished("metrics"), 30, 0.1, what="job metrics") == "Succeeded"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kubernetes import client, watch
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
+from reconciler.phase import Phase
 from reconciler.sandbox.core import Sandbox
 from tests.sandbox.conftest import available, deployment, job
 from tests.waiting import wait_for
@@ -188,4 +189,4 @@ def test_autoscaler_reports_it_can_scale_within_its_bounds(
     assert (obj["status"]["currentReplicas"], obj["status"]["desiredReplicas"]) == (5, 3)
     kinds = {c["type"]: c["status"] for c in obj["status"]["conditions"]}
     assert kinds == {"AbleToScale": "True", "ScalingActive": "True", "ScalingLimited": "False"}
-    assert assess(obj).phase is Phase.Ready
+    assert assess(obj).phase is Phase.READY

@@ -6,7 +6,8 @@ from typing import Any
 
 from kubernetes import client
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
+from reconciler.phase import Phase
 from tests.sandbox_custom.conftest import Objects, model_deployment, rendered
 from tests.waiting import wait_for
 
@@ -24,7 +25,7 @@ def phase_is(objects: Objects, name: str, phase: Phase, generation: int = 1) -> 
 def test_inference_service_becomes_ready(custom: client.CustomObjectsApi, namespace: str) -> None:
     services = Objects(custom, namespace, "InferenceService")
     services.create(rendered(model_deployment("iris", runtime="kserve"), namespace))
-    ready = wait_for(phase_is(services, "iris", Phase.Ready), what="iris Ready")
+    ready = wait_for(phase_is(services, "iris", Phase.READY), what="iris Ready")
     status = ready["status"]
     assert status["url"] == f"http://iris.{namespace}.example.com"
     assert status["address"]["url"] == f"http://iris.{namespace}.svc.cluster.local"
@@ -54,16 +55,16 @@ def test_canary_splits_traffic_and_promotion_moves_all_of_it(
 ) -> None:
     services = Objects(custom, namespace, "InferenceService")
     services.create(rendered(model_deployment("iris", runtime="kserve"), namespace))
-    wait_for(phase_is(services, "iris", Phase.Ready), what="iris Ready")
+    wait_for(phase_is(services, "iris", Phase.READY), what="iris Ready")
 
     canary = {"model": {"uri": "s3://models/iris/2/"}, "trafficPercent": 20}
     since = services.resource_version()
     services.replace(rendered(model_deployment("iris", runtime="kserve", canary=canary), namespace))
-    history = services.history("iris", since, lambda o: settled(o, Phase.Ready, 2))
+    history = services.history("iris", since, lambda o: settled(o, Phase.READY, 2))
     observed = [o for o in history if o["status"]["observedGeneration"] == 2]
     assert [(assess(o).phase, assess(o).reason) for o in observed] == [
-        (Phase.Progressing, "RevisionMissing"),
-        (Phase.Ready, "Ready"),
+        (Phase.PROGRESSING, "RevisionMissing"),
+        (Phase.READY, "Ready"),
     ]
     predictor = history[-1]["status"]["components"]["predictor"]
     assert predictor["latestReadyRevision"] == "iris-predictor-00002"
@@ -81,11 +82,11 @@ def test_canary_splits_traffic_and_promotion_moves_all_of_it(
     since = services.resource_version()
     promoted = model_deployment("iris", runtime="kserve", model={"uri": "s3://models/iris/2/"})
     services.replace(rendered(promoted, namespace))
-    history = services.history("iris", since, lambda o: settled(o, Phase.Ready, 3))
+    history = services.history("iris", since, lambda o: settled(o, Phase.READY, 3))
     observed = [o for o in history if o["status"]["observedGeneration"] == 3]
     assert [(assess(o).phase, assess(o).reason) for o in observed] == [
-        (Phase.Progressing, "IngressNotConfigured"),
-        (Phase.Ready, "Ready"),
+        (Phase.PROGRESSING, "IngressNotConfigured"),
+        (Phase.READY, "Ready"),
     ]
     predictor = history[-1]["status"]["components"]["predictor"]
     assert (
@@ -104,7 +105,7 @@ def test_brand_new_service_with_a_canary_gets_all_traffic(
     services = Objects(custom, namespace, "InferenceService")
     canary = {"model": {"uri": "s3://models/iris/2/"}, "trafficPercent": 10}
     services.create(rendered(model_deployment("iris", runtime="kserve", canary=canary), namespace))
-    ready = wait_for(phase_is(services, "iris", Phase.Ready), what="iris Ready")
+    ready = wait_for(phase_is(services, "iris", Phase.READY), what="iris Ready")
     traffic = ready["status"]["components"]["predictor"]["traffic"]
     assert [(t["revisionName"], t["percent"]) for t in traffic] == [("iris-predictor-00001", 100)]
 
@@ -126,13 +127,13 @@ def test_rule_fails_a_revision_and_the_old_one_keeps_serving(
     )
     services = Objects(custom, namespace, "InferenceService")
     services.create(rendered(model_deployment("iris", runtime="kserve"), namespace))
-    wait_for(phase_is(services, "iris", Phase.Ready), what="iris Ready")
+    wait_for(phase_is(services, "iris", Phase.READY), what="iris Ready")
     services.replace(
         rendered(
             model_deployment("iris", runtime="kserve", model={"uri": "s3://broken/m/"}), namespace
         )
     )
-    failed = wait_for(phase_is(services, "iris", Phase.Failed, generation=2), what="iris Failed")
+    failed = wait_for(phase_is(services, "iris", Phase.FAILED, generation=2), what="iris Failed")
     ready = {c["type"]: c for c in failed["status"]["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "RevisionFailed")
     assert (
@@ -164,6 +165,6 @@ def test_custom_container_model_uri_is_matched_by_rules(
         model={"uri": "s3://broken/x/"},
     )
     services.create(rendered(spec, namespace))
-    failed = wait_for(phase_is(services, "web", Phase.Failed), what="web Failed")
+    failed = wait_for(phase_is(services, "web", Phase.FAILED), what="web Failed")
     assert "url" not in failed["status"]
     assert {c["type"]: c["status"] for c in failed["status"]["conditions"]}["Ready"] == "False"

@@ -6,8 +6,9 @@ from typing import Any
 
 from kubernetes import client
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
 from reconciler.lifecycle import runs_from
+from reconciler.phase import Phase
 from tests.sandbox_custom.conftest import Objects, rendered, training_job
 from tests.waiting import wait_for
 
@@ -36,7 +37,7 @@ def test_pytorchjob_succeeds_with_master_metrics(
     name = body["metadata"]["name"]
     since = jobs.resource_version()
     created = jobs.create(body)
-    history = jobs.history(name, since, lambda o: assess(o).phase is Phase.Succeeded)
+    history = jobs.history(name, since, lambda o: assess(o).phase is Phase.SUCCEEDED)
     assert [assess(o).reason for o in history if o.get("status")][:1] == ["PyTorchJobCreated"]
     assert "PyTorchJobRunning" in [assess(o).reason for o in history]
     done = history[-1]
@@ -101,7 +102,7 @@ def test_pytorchjob_fails_when_the_rule_says_so(
     jobs.create(body)
     name = body["metadata"]["name"]
     failed = wait_for(
-        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.Failed and o, what="Failed"
+        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.FAILED and o, what="Failed"
     )
     health = assess(failed)
     assert health.reason == "PyTorchJobFailed"
@@ -123,7 +124,7 @@ def test_pytorchjob_past_its_deadline_fails(
     jobs.create(body)
     name = body["metadata"]["name"]
     failed = wait_for(
-        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.Failed and o,
+        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.FAILED and o,
         timeout=5,
         what="Failed",
     )

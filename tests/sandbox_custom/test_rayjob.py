@@ -6,8 +6,9 @@ from typing import Any
 
 from kubernetes import client
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
 from reconciler.lifecycle import runs_from
+from reconciler.phase import Phase
 from tests.sandbox_custom.conftest import Objects, rendered, training_job
 from tests.waiting import wait_for
 
@@ -32,7 +33,7 @@ def test_rayjob_completes_and_its_submitter_pod_reports_metrics(
     name = body["metadata"]["name"]
     since = jobs.resource_version()
     jobs.create(body)
-    history = jobs.history(name, since, lambda o: assess(o).phase is Phase.Succeeded)
+    history = jobs.history(name, since, lambda o: assess(o).phase is Phase.SUCCEEDED)
     statuses = [
         (o["status"].get("jobDeploymentStatus"), o["status"].get("jobStatus"))
         for o in history
@@ -73,7 +74,7 @@ def test_rayjob_fails_when_the_entrypoint_fails(
     jobs.create(body)
     name = body["metadata"]["name"]
     failed = wait_for(
-        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.Failed and o, what="Failed"
+        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.FAILED and o, what="Failed"
     )
     assert (failed["status"]["jobStatus"], failed["status"]["jobDeploymentStatus"]) == (
         "FAILED",
@@ -91,7 +92,7 @@ def test_rayjob_past_its_deadline_fails(
     jobs.create(body)
     name = body["metadata"]["name"]
     failed = wait_for(
-        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.Failed and o,
+        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.FAILED and o,
         timeout=5,
         what="Failed",
     )

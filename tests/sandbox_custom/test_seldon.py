@@ -6,7 +6,8 @@ from typing import Any
 
 from kubernetes import client
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
+from reconciler.phase import Phase
 from tests.sandbox_custom.conftest import Objects, model_deployment, rendered
 from tests.waiting import wait_for
 
@@ -20,7 +21,7 @@ def test_seldon_deployment_with_canary_becomes_available(
     deployments.create(
         rendered(model_deployment("iris", runtime="seldon", replicas=4, canary=canary), namespace)
     )
-    history = deployments.history("iris", since, lambda o: assess(o).phase is Phase.Ready)
+    history = deployments.history("iris", since, lambda o: assess(o).phase is Phase.READY)
     states = [o["status"]["state"] for o in history if o.get("status")]
     assert states == ["Creating", "Available"]
     status = history[-1]["status"]
@@ -59,7 +60,7 @@ def test_rule_fails_a_seldon_deployment_with_a_description(
         )
     )
     failed = wait_for(
-        lambda: (o := deployments.get("iris")) and assess(o).phase is Phase.Failed and o,
+        lambda: (o := deployments.get("iris")) and assess(o).phase is Phase.FAILED and o,
         what="iris Failed",
     )
     assert failed["status"]["state"] == "Failed"

@@ -6,8 +6,9 @@ from typing import Any
 
 from kubernetes import client
 
-from reconciler.health import Phase, assess
+from reconciler.health import assess
 from reconciler.lifecycle import runs_from
+from reconciler.phase import Phase
 from tests.sandbox_custom.conftest import Objects, rendered, training_job
 from tests.waiting import wait_for
 
@@ -37,7 +38,7 @@ def test_trainjob_completes_with_rank0_metrics(
     name = body["metadata"]["name"]
     since = jobs.resource_version()
     created = jobs.create(body)
-    history = jobs.history(name, since, lambda o: assess(o).phase is Phase.Succeeded)
+    history = jobs.history(name, since, lambda o: assess(o).phase is Phase.SUCCEEDED)
     assert "Running" in [assess(o).reason for o in history]
     done = history[-1]
     status = done["status"]
@@ -98,7 +99,7 @@ def test_trainjob_fails_when_a_node_fails(
     jobs.create(body)
     name = body["metadata"]["name"]
     failed = wait_for(
-        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.Failed and o, what="Failed"
+        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.FAILED and o, what="Failed"
     )
     health = assess(failed)
     assert (health.reason, health.message) == (
@@ -119,7 +120,7 @@ def test_trainjob_past_its_deadline_fails_and_loses_its_pods(
     jobs.create(body)
     name = body["metadata"]["name"]
     failed = wait_for(
-        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.Failed and o,
+        lambda: (o := jobs.get(name)) and assess(o).phase is Phase.FAILED and o,
         timeout=5,
         what="Failed",
     )

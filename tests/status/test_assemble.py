@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.assemble import Outcome, assemble
-from reconciler.status.model import Phase
 
 NOW = "2026-01-01T00:00:00Z"
 

@@ -7,9 +7,10 @@ import shutil
 import pygit2
 
 from reconciler.metrics import Metrics
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.book import StatusBook
-from reconciler.status.model import Condition, Phase, RepositoryStatus, SpecStatus
+from reconciler.status.model import Condition, RepositoryStatus, SpecStatus
 from reconciler.status.writer import StatusWriter
 
 KEY = SpecKey("ModelDeployment", "ml", "m")

@@ -7,10 +7,11 @@ import time
 import pygit2
 
 from reconciler.metrics import Metrics
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
 from reconciler.status import dashboard
 from reconciler.status.book import StatusBook
-from reconciler.status.model import Condition, Phase, RepositoryStatus, SpecStatus
+from reconciler.status.model import Condition, RepositoryStatus, SpecStatus
 from reconciler.status.writer import StatusWriter
 
 SHA = "c567cbc8" + "0" * 32

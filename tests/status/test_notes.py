@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pygit2
 
+from reconciler.phase import Phase
 from reconciler.specs.loaded import SpecKey
-from reconciler.status.model import Condition, Phase, SpecStatus
+from reconciler.status.model import Condition, SpecStatus
 from reconciler.status.notes import CommitWork, note_text, previous_counts
 from reconciler.status.writer import NOTES_REF, StatusWriter
 from tests.loop.harness import running_loop, serving, training
