@@ -212,7 +212,7 @@ def reconciler_process(config_file: Path) -> None:
     settings = config.load_settings(flags, {})
     started = time.time()
     emit(event="imported", spawned=spawned, imported=started)
-    service = Service(settings)
+    service = Service.open(settings)
     engine = service.engine
     records: list[dict[str, Any]] = []
     done = threading.Condition()

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,26 +40,47 @@ from reconciler.status.writer import StatusWriter
 log = structlog.get_logger(__name__)
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What ``Service.open`` read and opened for a service: secrets, keys, the Git cache, the
+    status branch and the API connections."""
+
+    source: GitSource
+    status: StatusWriter
+    client: KubeClient
+    elector_client: KubeClient | None = None  # a connection of its own for leader election
+    metrics: Metrics = field(default_factory=Metrics)
+    verifier: CommitVerifier | None = None
+    webhook_secret: bytes | None = None
+    tempdir: tempfile.TemporaryDirectory[str] | None = None
+
+
 class Service:
-    def __init__(self, settings: Settings, client: KubeClient | None = None) -> None:
-        self.settings = settings
+    @classmethod
+    def open(cls, settings: Settings, client: KubeClient | None = None) -> Service:
+        """Read the files the settings name, open the Git cache, learn the status branch (a
+        fetch and a read of reconciler.yaml) and connect; then assemble the service.
+
+        Raises ConfigError for unusable settings and SourceError for a cache directory that is
+        not a Git cache; the constructor itself does no I/O.
+        """
         source = settings.source
-        webhook_secret = None
-        if source.webhook_secret_file is not None:
-            if settings.service.metrics_port is None:
-                raise ConfigError(
-                    "--webhook-secret-file needs --metrics-port: the hook is served there"
-                )
-            webhook_secret = load_secret(source.webhook_secret_file)
-        self.verifier: CommitVerifier | None = None
+        if source.webhook_secret_file is not None and settings.service.metrics_port is None:
+            raise ConfigError(
+                "--webhook-secret-file needs --metrics-port: the hook is served there"
+            )
+        webhook_secret = (
+            load_secret(source.webhook_secret_file) if source.webhook_secret_file else None
+        )
+        verifier = None
         if source.verify_commits:
             assert source.trusted_keys_dir is not None  # the settings model insists
-            self.verifier = CommitVerifier.from_directory(source.trusted_keys_dir)
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+            verifier = CommitVerifier.from_directory(source.trusted_keys_dir)
+        tempdir = None
         cache_dir = source.cache_dir
         if cache_dir is None:
-            self._tempdir = tempfile.TemporaryDirectory(prefix="reconciler-")
-            cache_dir = Path(self._tempdir.name) / "source"
+            tempdir = tempfile.TemporaryDirectory(prefix="reconciler-")
+            cache_dir = Path(tempdir.name) / "source"
         credentials = None
         if source.token_file or source.ssh_key_file:
             credentials = Credentials.from_files(
@@ -66,18 +88,10 @@ class Service:
                 ssh_key_file=source.ssh_key_file,
                 passphrase_file=source.ssh_key_passphrase_file,
             )
-        self.metrics = Metrics()
-        self.source = GitSource(
+        git = GitSource(
             source.repo, source.branch, Path(cache_dir), credentials, source.git_timeout
         )
-        connection = Connection(
-            kubeconfig=settings.cluster.kubeconfig,
-            context=settings.cluster.context,
-            in_cluster=settings.cluster.in_cluster,
-            service_account=settings.cluster.service_account,
-        )
-        self.client = client or KubeClient.connect(connection)
-        status_branch = source.status_branch or self._configured_status_branch()
+        status_branch = source.status_branch or _configured_status_branch(git)
         # The operator's branch is written as given; one the repository names only once it is
         # known to be new or the reconciler's own (reconciler.status.branch).
         writer = (
@@ -85,13 +99,46 @@ class Service:
             if source.status_branch
             else functools.partial(RepositoryStatusWriter, source.branch)
         )
-        self.status = writer(
-            self.source.repo,
-            self.source.url,  # without a token: that is in self.source.credentials
+        status = writer(
+            git.repo,
+            git.url,  # without a token: that is in git.credentials
             status_branch,
-            self.source.credentials,
+            git.credentials,
             timeout=source.git_timeout,
         )
+        metrics = Metrics()
+        connection = Connection(
+            kubeconfig=settings.cluster.kubeconfig,
+            context=settings.cluster.context,
+            in_cluster=settings.cluster.in_cluster,
+            service_account=settings.cluster.service_account,
+        )
+
+        def connect() -> KubeClient:
+            return KubeClient.connect(
+                connection, on_error=lambda error: metrics.api_errors.labels(error.reason).inc()
+            )
+
+        main = client or connect()
+        elector_client = None
+        if settings.cluster.leader_elect:
+            # A connection of its own: renewals never queue behind watches and applies.
+            elector_client = connect() if client is None else client
+        opened = Opened(
+            git, status, main, elector_client, metrics, verifier, webhook_secret, tempdir
+        )
+        return cls(settings, opened)
+
+    def __init__(self, settings: Settings, opened: Opened) -> None:
+        self.settings = settings
+        source = settings.source
+        self.verifier = opened.verifier
+        self._tempdir = opened.tempdir
+        self.metrics = opened.metrics
+        self.source = opened.source
+        self.client = opened.client
+        self.status = opened.status
+        webhook_secret = opened.webhook_secret
         self.engine = build_engine(
             self.source,
             self.client,
@@ -113,10 +160,9 @@ class Service:
         )
         self.elector: LeaderElector | None = None
         cluster = settings.cluster
-        if cluster.leader_elect:
-            # A connection of its own: renewals never queue behind watches and applies.
+        if opened.elector_client is not None:
             self.elector = LeaderElector(
-                KubeClient.connect(connection) if client is None else client,
+                opened.elector_client,
                 cluster.lease_namespace,
                 cluster.lease_name,
                 cluster.leader_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
@@ -158,16 +204,6 @@ class Service:
         self._poller: threading.Thread | None = None
         # Why the engine could not start yet (the API server unreachable), for /readyz.
         self.start_error: str | None = None
-
-    def _configured_status_branch(self) -> str:
-        """``statusBranch`` of the repository's reconciler.yaml at the tip, read once at start;
-        ``status`` when it names none, is broken or cannot be fetched."""
-        try:
-            head = self.source.fetch()
-        except SourceError as exc:
-            log.warning("status_branch_unknown", reason=str(exc), using="status")
-            return "status"
-        return read_config(self.source.repo, head).status_branch
 
     def liveness(self) -> tuple[bool, str]:
         """Failing once a reconcile has run longer than --stuck-after: restart a stuck worker."""
@@ -277,6 +313,17 @@ class Service:
             self.verifier.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
+
+
+def _configured_status_branch(source: GitSource) -> str:
+    """``statusBranch`` of the repository's reconciler.yaml at the tip, read once at start;
+    ``status`` when it names none, is broken or cannot be fetched."""
+    try:
+        head = source.fetch()
+    except SourceError as exc:
+        log.warning("status_branch_unknown", reason=str(exc), using="status")
+        return "status"
+    return read_config(source.repo, head).status_branch
 
 
 def _api_unreachable(host: str, exc: ApiError) -> str:

@@ -17,7 +17,7 @@ this needs it only on that one ServiceAccount.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -129,14 +129,22 @@ class KubeClient:
         api_client: k8s.ApiClient,
         request_timeout: float = 30.0,
         service_account: str | None = None,
+        on_error: Callable[[ApiError], None] = lambda error: None,
     ) -> None:
         self._api = api_client
         self._timeout = request_timeout
         self._impersonation = impersonation_headers(service_account)
+        self._on_error = on_error  # told of every error answer or failed request, e.g. to count
 
     @classmethod
-    def connect(cls, connection: Connection) -> KubeClient:
-        return cls(api_client_for(connection), service_account=connection.service_account)
+    def connect(
+        cls, connection: Connection, on_error: Callable[[ApiError], None] = lambda error: None
+    ) -> KubeClient:
+        return cls(
+            api_client_for(connection),
+            service_account=connection.service_account,
+            on_error=on_error,
+        )
 
     @property
     def host(self) -> str:
@@ -182,6 +190,21 @@ class KubeClient:
         accept: str = "application/json",
     ) -> dict[str, Any]:
         """One request; ``accept`` may ask for another representation (metadata only)."""
+        try:
+            return self._request(method, path, query, body, content_type, accept)
+        except ApiError as exc:
+            self._on_error(exc)
+            raise
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        accept: str,
+    ) -> dict[str, Any]:
         response = self._send(method, path, query, body, content_type, self._timeout, accept)
         try:
             data = response.read()
@@ -197,6 +220,15 @@ class KubeClient:
         self, path: str, query: Mapping[str, Any], read_timeout: float
     ) -> Iterator[dict[str, Any]]:
         """Newline-delimited watch events until the server ends the stream."""
+        try:
+            yield from self._stream(path, query, read_timeout)
+        except ApiError as exc:
+            self._on_error(exc)
+            raise
+
+    def _stream(
+        self, path: str, query: Mapping[str, Any], read_timeout: float
+    ) -> Iterator[dict[str, Any]]:
         response = self._send("GET", path, query, None, None, (10.0, read_timeout))
         raw = response.response
         try:

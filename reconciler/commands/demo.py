@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             )
             # The demo is self-contained: RECONCILER_* variables meant for `run` do not apply.
             settings = config.load_settings(flags, {})
-            service = Service(settings)
+            service = Service.open(settings)
             try:
                 service.start()
                 with Progress(service.metrics):

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     settings = config.load_settings(flags, os.environ, args.config)
     configure(settings.service.log_level)
     try:
-        service = Service(settings)
-    except SourceError as exc:  # a local repository path that is not a Git repository
+        service = Service.open(settings)
+    except SourceError as exc:  # a cache directory or local repository that is not Git
         print(f"reconciler run: {exc}", file=sys.stderr)
         return 2
 

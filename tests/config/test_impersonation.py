@@ -139,7 +139,7 @@ def test_the_service_wires_the_setting_into_its_clients(api, tmp_path: Path) -> 
         service_account="team-a/deployer",
         leader_elect=True,
     )
-    service = Service(load_settings(given, {}))
+    service = Service.open(load_settings(given, {}))
     try:
         service.client.request("GET", "/api")
         assert service.elector is not None

@@ -107,7 +107,7 @@ def recorded(sandbox, tmp_path_factory) -> RecordingClient:
     flags = {option.name: None for option in config.OPTIONS}
     flags.update(repo=str(bare), cache_dir=str(work / "cache"), interval="3600")
     sandbox.reset_counters()
-    service = Service(config.load_settings(flags, {}), client=client)
+    service = Service.open(config.load_settings(flags, {}), client=client)
     try:
         service.start()
         service.engine.reconcile([Trigger("start")])

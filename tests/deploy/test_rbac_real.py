@@ -352,7 +352,7 @@ def run(tmp_path: Path) -> Iterator[Callable[[Install], Run]]:
         remote.commit({"README.md": "specs\n"}, "start")
         flags = install.flags()
         flags.update(repo=str(remote.bare), cache_dir=str(tmp_path / "cache"))
-        service = Service(config.load_settings(flags, install.environment()))
+        service = Service.open(config.load_settings(flags, install.environment()))
         started = Run(install, remote, service, capture.entries)
         runs.append(started)
         service.start(give_up_after=30)

@@ -124,7 +124,7 @@ class Loop:
         return config.load_settings(flags, {})
 
     def start(self, **overrides: Any) -> Service:
-        service = Service(self.settings(**overrides))
+        service = Service.open(self.settings(**overrides))
         service.start()
         self._thread = threading.Thread(target=service.run_forever, daemon=True)
         self._thread.start()

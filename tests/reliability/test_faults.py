@@ -74,7 +74,7 @@ def test_unexpected_error_in_a_reconcile_is_logged_counted_and_retried(loop):  #
     head = loop.commit({"models/m0.yaml": serving("model-0")})
     settings = loop.settings(metrics_port=0)
     client = BuggyClient(Connection(kubeconfig=settings.cluster.kubeconfig), failures=3)
-    service = Service(settings, client=client)
+    service = Service.open(settings, client=client)
     with structlog.testing.capture_logs() as logs, in_background(service):
         wait_for(lambda: client.left == 0, what="three failed reconciles")
         assert probe(service, "/healthz")[0] == 200
@@ -158,7 +158,7 @@ def test_namespaced_install_lists_and_watches_only_its_namespaces(loop):  # noqa
     other = loop.cluster.namespace()
     settings = loop.settings(namespaced=True, allowed_namespaces=f"{loop.namespace},{other}")
     client = RecordingClient(Connection(kubeconfig=settings.cluster.kubeconfig))
-    with in_background(Service(settings, client=client)):
+    with in_background(Service.open(settings, client=client)):
         assert_consistent(loop, head, NAMES)
     reads = {(verb, path) for verb, path in client.asked if verb in ("GET", "WATCH")}
     collections = {(verb, path) for verb, path in reads if path.rsplit("/", 1)[-1] in WATCHED}

@@ -46,7 +46,7 @@ def test_unreachable_api_server_at_start_is_retried_while_readyz_says_why(tmp_pa
     assert cluster.kubeconfig_path is not None
     late = Loop(tmp_path, Cluster("sandbox", cluster.kubeconfig_path, cluster), "ml")
     late.commit({"models/m.yaml": serving("model-0")})
-    service = Service(late.settings(metrics_port=0))
+    service = Service.open(late.settings(metrics_port=0))
     try:
         with in_background(service):
             _, body = wait_for(
