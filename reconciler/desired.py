@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from reconciler.lifecycle import Promotion, Run, choose_model, pipeline_progress, runs_to_keep
 from reconciler.render import RenderContext, render
 from reconciler.render.common import CanaryTraffic

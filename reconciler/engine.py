@@ -33,13 +33,13 @@ from reconciler.cluster.apply import Writer
 from reconciler.cluster.cache import SpecOwner, WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery
-from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, managers, stamp
 from reconciler.delivery.provider import MetricsProvider
 from reconciler.delivery.runner import Delivery
 from reconciler.desired import Desired, desired_state, sources_of
 from reconciler.errors import ApiError, NotServed, ReconcilerError, SourceError
 from reconciler.events import Observer, Report
 from reconciler.health import assess, worst
+from reconciler.inventory import Inventory, ObjectRef, is_owned, managers, stamp
 from reconciler.lifecycle import Run, pod_essentials, runs_from
 from reconciler.metrics import Metrics
 from reconciler.phase import Phase
