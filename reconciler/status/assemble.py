@@ -22,6 +22,7 @@ from reconciler.status.model import (
     SpecStatus,
     UnparsableFile,
 )
+from reconciler.sweep.report import sweep_health
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
         if key.kind == "TrainingJob":
             # A run created by this very reconcile is not among the runs read before it: its
             # Job may already have finished, but the status reports it with its run next time.
-            health = _training_phase(extra) or Health(
+            health = sweep_health(extra) or _training_phase(extra) or Health(
                 Phase.PROGRESSING, "RunStarting", "the new run is starting"
             )
         elif key.kind == "Pipeline":
