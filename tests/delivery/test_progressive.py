@@ -26,7 +26,7 @@ PREDICTION = 'max(model_prediction_mean{namespace="{{namespace}}",deployment="{{
 def scorer(steps: list[int], failure_limit: int) -> Document:
     analysis = {
         "steps": steps,
-        "interval": "2s",
+        "interval": "3s",
         "failureLimit": failure_limit,
         "metrics": [
             {"name": "request-success-rate", "min": 0.99},
@@ -47,7 +47,7 @@ def serve(exporter: Exporter, prometheus: Prometheus, loop: Loop, canary: Behavi
     """Metrics for the spec's pods, in Prometheus long enough for a rate over one interval, as
     they would be once the canary had served for an interval."""
     exporter.serve(loop.namespace, NAME, GOOD, canary)
-    query = f'rate(http_requests_total{{namespace="{loop.namespace}",pod=~"{NAME}-canary-.+"}}[2s])'
+    query = f'rate(http_requests_total{{namespace="{loop.namespace}",pod=~"{NAME}-canary-.+"}}[3s])'
     wait_for(lambda: prometheus.has_data(query), 10, 0.1, what="the canary's request rate")
 
 
