@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from reconciler.errors import SpecProblem
 from reconciler.render.common import split_replicas
+from reconciler.specs.fieldpaths import FieldPath, Mark, format_path, locate
 from reconciler.specs.loaded import SpecKey
 from reconciler.specs.models import (
     AnySpec,
@@ -34,7 +35,6 @@ from reconciler.specs.models import (
     TrainingJob,
 )
 from reconciler.specs.sweep import grid_size
-from reconciler.specs.yamlsafe import FieldPath, Mark, format_path, locate
 
 _SOURCES: tuple[FieldPath, ...] = (("spec", "model"), ("spec", "canary", "model"))
 _SOURCE_FIELDS: tuple[FieldPath, ...] = (
