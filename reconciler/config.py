@@ -27,8 +27,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from reconciler.cluster.inventory import INSTANCE_PATTERN, default_instance
 from reconciler.errors import ConfigError
+from reconciler.inventory import INSTANCE_PATTERN, default_instance
 from reconciler.phase import Phase
 from reconciler.specs.models import Backend, Name, Runtime, TenancyLimits
 from reconciler.status.branch import problem as status_branch_problem

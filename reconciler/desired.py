@@ -13,12 +13,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler import labels
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from reconciler.lifecycle import Promotion, Run, choose_model, pipeline_progress, runs_to_keep
 from reconciler.render import RenderContext, render
 from reconciler.render.common import CanaryTraffic
 from reconciler.specs.loaded import LoadedSpec, SpecKey
 from reconciler.specs.models import ModelDeployment, ModelSource, Pipeline, TrainingJob
+from reconciler.sweep.desired import sweep_desired
+from reconciler.sweep.progress import promotion_order
+from reconciler.sweep.report import served_trial
 
 RunsOf = Callable[[str, str, str], list[Run]]  # (kind, namespace, name) -> runs, newest first
 
@@ -51,7 +54,9 @@ def _promote(
     if origin is None:
         return Promotion(None, "fixed URI")
     if source.from_training is not None:
-        return choose_model(runs_of(*origin), gate, f"TrainingJob {origin.name}")
+        # A sweep serves its best trial, not its newest run.
+        runs = promotion_order(runs_of(*origin))
+        return choose_model(runs, gate, f"TrainingJob {origin.name}")
     ref = source.from_pipeline
     assert ref is not None
     runs = [r for r in runs_of(*origin) if r.step == ref.step]
@@ -115,6 +120,7 @@ def _serving(
         if promotion.run is not None and origin is not None:
             entry["run"] = promotion.run.name
             entry["runSourceCommit"] = promotion.run.source_commit
+            entry["trial"] = served_trial(promotion.run.trial, promotion.run.sweep)
             if promotion.run.metrics:
                 entry["metrics"] = dict(sorted(promotion.run.metrics.items()))
             served.append((*origin, promotion.run.name))
@@ -145,6 +151,11 @@ def _training(
     runs: list[Run],
     pinned: set[str],
 ) -> Desired:
+    if spec.spec.sweep is not None:
+        objects, keep, extra = sweep_desired(
+            spec, render(loaded, RenderContext(source_commit, lambda s: None)), runs, pinned
+        )
+        return Desired(objects, retain=frozenset(_refs(runs, keep, live)), extra=extra)
     objects = render(loaded, RenderContext(source_commit, lambda s: None))
     current = {obj["metadata"]["name"] for obj in objects}
     keep = runs_to_keep(runs, spec.spec.history_limit, pinned) - current

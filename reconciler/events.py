@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler import kinds
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from reconciler.plan import Action, Change
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.model import ResourceRef, SpecStatus, StatusChange

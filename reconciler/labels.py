@@ -15,6 +15,7 @@ SPEC_NAME = "mlops/spec-name"
 SPEC_NAMESPACE = "mlops/spec-namespace"
 RUN_HASH = "mlops/run-hash"
 PIPELINE_STEP = "mlops/pipeline-step"
+SWEEP = "mlops/sweep"  # the sweep id of a trial run (docs/sweeps.md)
 ROLE = "mlops/role"
 
 SPEC_HASH = "mlops/spec-hash"
@@ -30,3 +31,4 @@ CANARY_MODEL_URI = "mlops/canary-model-uri"
 # The canary's share of traffic while an analysis steps it (docs/progressive-delivery.md).
 CANARY_TRAFFIC = "mlops/canary-traffic"
 CREATED_AT = "mlops/created-at"
+TRIAL = "mlops/trial"  # JSON: a trial run's index, parameters and objective

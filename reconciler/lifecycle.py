@@ -38,6 +38,8 @@ class Run:
     metrics_note: str | None = None
     # False until a finished pod of the run has been seen: its metrics may still be on the way.
     metrics_read: bool = True
+    sweep: str | None = None  # the sweep a trial run belongs to (reconciler.sweep)
+    trial: Mapping[str, Any] | None = None  # its index, parameters and objective
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phase", Phase(self.phase))
@@ -139,6 +141,14 @@ def _json_map(raw: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def _json_object(raw: str | None) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _times(obj: Mapping[str, Any]) -> tuple[str | None, str | None]:
     status = obj.get("status") or {}
     start = status.get("startTime")
@@ -203,6 +213,8 @@ def runs_from(objects: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, 
                 metrics=metrics,
                 metrics_note=note,
                 metrics_read=key in finished,
+                sweep=obj_labels.get(labels.SWEEP),
+                trial=_json_object(annotations.get(labels.TRIAL)),
             )
         )
     runs.sort(key=lambda run: (run.created, run.name), reverse=True)

@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler import labels
-from reconciler.cluster.inventory import Inventory, ObjectRef, owner_spec
-from reconciler.cluster.order import apply_order, prune_order
 from reconciler.diff import FieldChange, drift
+from reconciler.inventory import Inventory, ObjectRef, owner_spec
+from reconciler.order import apply_order, prune_order
 from reconciler.specs.loaded import SpecKey
 
 _REASONS_SHOWN = 3

@@ -23,6 +23,7 @@ from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.events import EventRecorder
 from reconciler.cluster.lease import LeaderElector
 from reconciler.config import Settings
+from reconciler.delivery.prometheus import Prometheus, load_token
 from reconciler.engine import EngineOptions, build_engine
 from reconciler.errors import ApiError, ConfigError, SourceError
 from reconciler.httpserver import ServiceServer
@@ -53,6 +54,7 @@ class Opened:
     verifier: CommitVerifier | None = None
     webhook_secret: bytes | None = None
     tempdir: tempfile.TemporaryDirectory[str] | None = None
+    prometheus: Prometheus | None = None  # where canary analyses query their metrics
 
 
 class Service:
@@ -125,8 +127,9 @@ class Service:
             # A connection of its own: renewals never queue behind watches and applies.
             elector_client = connect() if client is None else client
         opened = Opened(
-            git, status, main, elector_client, metrics, verifier, webhook_secret, tempdir
-        )
+            git, status, main, elector_client, metrics, verifier, webhook_secret, tempdir,
+            _prometheus(settings),
+        )  # fmt: skip
         return cls(settings, opened)
 
     def __init__(self, settings: Settings, opened: Opened) -> None:
@@ -157,6 +160,7 @@ class Service:
             ),
             self.metrics,
             verifier=self.verifier,
+            analysis_metrics=opened.prometheus,
         )
         self.elector: LeaderElector | None = None
         cluster = settings.cluster
@@ -313,6 +317,16 @@ class Service:
             self.verifier.close()
         if self._tempdir is not None:
             self._tempdir.cleanup()
+
+
+def _prometheus(settings: Settings) -> Prometheus | None:
+    """The metrics canary analyses read, with its bearer token read now; None when unset."""
+    delivery = settings.delivery
+    if delivery.prometheus_url is None:
+        return None
+    token_file = delivery.prometheus_token_file
+    token = load_token(token_file) if token_file is not None else None
+    return Prometheus(delivery.prometheus_url, token)
 
 
 def _configured_status_branch(source: GitSource) -> str:

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from reconciler import health, kinds
-from reconciler.cluster.permissions import required
 from reconciler.engine import MANAGED_KINDS
 from reconciler.errors import NotServed
 from reconciler.render import render
@@ -22,6 +21,7 @@ from reconciler.sandbox.workloads import (
     JobController,
 )
 from reconciler.specs.models import Backend, ModelFormat, Runtime
+from tests.deploy.permissions import required
 from tests.render.support import (
     context,
     load_examples,
@@ -152,8 +152,28 @@ def test_rbac_grants_exactly_the_registrys_verbs() -> None:
     assert _cluster_role_rules() == expected
 
 
+def test_each_namespaced_role_grants_exactly_the_registrys_namespaced_verbs() -> None:
+    """deploy/namespaced writes one Role per allowed namespace by hand: each must say what the
+    registry says of the namespaced kinds (Namespaces are cluster-scoped: not theirs to grant)."""
+    documents = yaml.safe_load_all((PROJECT / "deploy/namespaced/roles.yaml").read_text())
+    roles = [d for d in documents if d and d["kind"] == "Role"]
+    expected = {
+        (info.group, info.plural): set(info.verbs)
+        for info in kinds.KINDS
+        if info.verbs and info.namespaced
+    }
+    assert roles
+    for role in roles:
+        granted: dict[tuple[str, str], set[str]] = {}
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    granted.setdefault((group, resource), set()).update(rule["verbs"])
+        assert granted == expected, role["metadata"]["namespace"]
+
+
 def test_permissions_derive_the_registrys_verbs() -> None:
-    """cluster/permissions.py states what the code does; the registry must say the same."""
+    """tests/deploy/permissions.py states what the code does; the registry must say the same."""
     needed = required(kinds.managed())
     for info in kinds.KINDS:
         if info.verbs:

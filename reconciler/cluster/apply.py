@@ -1,6 +1,6 @@
 """Server-side apply and deletion, with bounded concurrency and retries.
 
-Objects go in the rank order of ``cluster.order`` (namespaces, then training, then serving), one
+Objects go in the rank order of ``reconciler.order`` (namespaces, then training, then serving), one
 kind at a time and several objects of a kind at once. Transient errors (409 Conflict, 429, 5xx,
 dropped connections) are retried with jittered exponential backoff, honouring Retry-After; the
 server's answer is recorded in the watch cache so the watch event it causes is a no-op.
@@ -30,10 +30,10 @@ import structlog
 from reconciler.cluster.cache import WatchCache
 from reconciler.cluster.client import APPLY_PATCH, KubeClient
 from reconciler.cluster.discovery import Discovery
-from reconciler.cluster.inventory import ObjectRef
-from reconciler.cluster.order import apply_order, prune_order
 from reconciler.errors import ApiError, NotServed, TransientApiError
+from reconciler.inventory import ObjectRef
 from reconciler.labels import FIELD_MANAGER
+from reconciler.order import apply_order, prune_order
 from reconciler.specs.loaded import SpecKey
 
 log = structlog.get_logger(__name__)

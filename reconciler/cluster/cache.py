@@ -29,8 +29,8 @@ import structlog
 from reconciler import backoff
 from reconciler.cluster.client import KubeClient, error_from_status
 from reconciler.cluster.discovery import Discovery, Resource
-from reconciler.cluster.inventory import ObjectRef, owner_spec
 from reconciler.errors import ApiError, NotServed
+from reconciler.inventory import ObjectRef, owner_spec
 from reconciler.specs.loaded import SpecKey
 
 log = structlog.get_logger(__name__)

@@ -19,6 +19,7 @@ from reconciler.commands.progress import Progress
 from reconciler.logs import configure
 from reconciler.status.reader import StatusEntry
 from reconciler.status.writer import NOTES_REF
+from reconciler.sweep.report import trial_text
 
 HELP = "run the whole loop on examples/repo against a sandbox cluster, then show the status"
 
@@ -88,8 +89,11 @@ def _lineage(entry: StatusEntry) -> str | None:
     gate = ", ".join(f"{name} >= {minimum:g}" for name, minimum in model.get("gate", {}).items())
     # A promoted model the serving object failed to load does not serve yet.
     serves = "waits to load" if model.get("promotion") == "PendingLoad" else "serves"
+    run = f"run {model['run']}"
+    if model.get("trial"):
+        run += f" ({trial_text(model['trial'])})"
     return (
-        f"{entry.key.name} {serves} {model['uri']} from run {model['run']}"
+        f"{entry.key.name} {serves} {model['uri']} from {run}"
         f" (trained at commit {commit}; {metrics or 'no metrics'}"
         f"{f'; gate {gate} met' if gate else ''})"
     )

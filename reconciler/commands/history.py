@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.errors import SourceError
@@ -12,7 +13,9 @@ from reconciler.logs import configure
 from reconciler.source.credentials import Credentials
 from reconciler.source.git import GitSource, tree_entries
 from reconciler.status.history import timeline, versions
+from reconciler.status.model import SpecStatus
 from reconciler.status.reader import spec_key
+from reconciler.sweep import report as sweep_report
 
 HELP = "show a spec's timeline (phases, runs, metrics, promotions, failures) from the status branch"
 
@@ -54,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"reconciler history: {problem}", file=sys.stderr)
                 return 2
             path = paths[0]
-            lines = timeline(versions(source.repo, tip, path))
+            found = versions(source.repo, tip, path)
+            lines = timeline(found)
+            lines += _sweep(found[-1].status if found else None)
     except SourceError as exc:
         print(f"reconciler history: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     return 0
+
+
+def _sweep(status: SpecStatus | None) -> list[str]:
+    """The latest sweep of a TrainingJob as a table of its trials, after the timeline."""
+    sweep = status.extra.get("sweep") if status is not None else None
+    if not isinstance(sweep, Mapping):
+        return []
+    return ["", sweep_report.summary_line(sweep), *sweep_report.table(sweep)]
 
 
 def _paths(

@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 from reconciler import labels
-from reconciler.cluster.inventory import ObjectRef, is_owned, managers
+from reconciler.inventory import ObjectRef, is_owned, managers
 from reconciler.metrics import Metrics
 from reconciler.plan import Action, Change, ChangeSet
 from reconciler.reasons import Reason

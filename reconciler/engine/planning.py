@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.cluster.inventory import Inventory, ObjectRef, is_owned, stamp
 from reconciler.desired import Desired
 from reconciler.errors import NotServed
+from reconciler.inventory import Inventory, ObjectRef, is_owned, stamp
 from reconciler.plan import Action, Change, plan
 from reconciler.reasons import Reason
 from reconciler.specs.loaded import SpecKey

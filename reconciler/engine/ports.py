@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import pygit2
 
 from reconciler.cluster.apply import Lookup, WriteResult
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from reconciler.specs.loaded import SpecKey
 
 

@@ -24,6 +24,9 @@ from reconciler.render.trainjob import render_trainjob
 from reconciler.specs.loaded import LoadedSpec
 from reconciler.specs.models import ModelDeployment, ModelSource, Pipeline, TrainingJob
 
+# A module, not a name: reconciler.sweep.trials imports this package for the run hashes.
+from reconciler.sweep import trials as sweep_trials
+
 __all__ = [
     "Manifest",
     "RenderContext",
@@ -59,7 +62,14 @@ def render(loaded: LoadedSpec, ctx: RenderContext) -> list[Manifest]:
             return []
         return _SERVING[spec.spec.runtime](loaded, ctx, spec, models)
     if isinstance(spec, TrainingJob):
-        return _TRAINING[spec.spec.backend](TrainingRun(loaded, ctx, spec))
+        backend = _TRAINING[spec.spec.backend]
+        if spec.spec.sweep is not None:
+            # Every trial; which of them exist or start now is decided against the cluster.
+            trials = sweep_trials.plan_sweep(spec).trials
+            return [
+                obj for trial in trials for obj in backend(TrainingRun(loaded, ctx, spec, trial))
+            ]
+        return backend(TrainingRun(loaded, ctx, spec))
     return render_pipeline(loaded, ctx, spec)
 
 
@@ -89,7 +99,14 @@ def static_resolver(
             return source.uri
         if source.from_training is not None:
             found = trainings.get(source.from_training.name, [])
-            return run_output_uri(found[0]) if len(found) == 1 else None
+            if len(found) != 1:
+                return None
+            if found[0].spec.sweep is not None:
+                # A preview: the best trial is known only once trials have run; show the first.
+                first = sweep_trials.plan_sweep(found[0]).trials[0].name
+                output = found[0].spec.output
+                return None if output is None else output.uri.replace("{run}", first)
+            return run_output_uri(found[0])
         if source.from_pipeline is not None:
             ref = source.from_pipeline
             found_pipelines = pipelines.get(ref.name, [])

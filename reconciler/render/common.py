@@ -73,13 +73,16 @@ def metadata(
     name: str,
     extra_labels: Mapping[str, str] | None = None,
     extra_annotations: Mapping[str, str] | None = None,
+    hashed: str | None = None,
 ) -> dict[str, Any]:
+    """``hashed``: the spec's hash when the caller has it already, since hashing dumps the whole
+    spec (a pipeline renders one Job per step)."""
     return {
         "name": name,
         "namespace": loaded.key.namespace,
         "labels": {**identity_labels(loaded), **(extra_labels or {})},
         "annotations": {
-            labels.SPEC_HASH: spec_hash(loaded.spec),
+            labels.SPEC_HASH: hashed or spec_hash(loaded.spec),
             labels.SOURCE_COMMIT: ctx.source_commit,
             labels.SOURCE_PATH: loaded.file,
             **(extra_annotations or {}),

@@ -22,7 +22,7 @@ from reconciler.render.common import (
     metadata,
     pod_security,
 )
-from reconciler.render.identity import canonical_json, step_hashes, step_run_name
+from reconciler.render.identity import canonical_json, spec_hash, step_hashes, step_run_name
 from reconciler.render.training import expand_run
 from reconciler.specs.loaded import LoadedSpec
 from reconciler.specs.models import Pipeline, PipelineStep
@@ -44,27 +44,44 @@ def step_outputs(pipeline: Pipeline, step: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Steps:
-    """What every step's Job reads about the others, worked out once per pipeline."""
+    """What every step's Job reads about the others and the spec, worked out once per pipeline:
+    per step, each of these is a walk over the whole pipeline."""
 
     order: list[PipelineStep]
     hashes: dict[str, str]
     runs: dict[str, str]
+    spec_hash: str
+    by_name: dict[str, PipelineStep]
+    inputs: dict[str, list[tuple[str, str]]]
+    """Per step, the ``INPUT_<STEP>_<OUTPUT>`` variables it gives the steps below it."""
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> _Steps:
         hashes = step_hashes(pipeline)
-        return cls(pipeline.spec.topological_order(), hashes, _runs(pipeline, hashes))
+        order = pipeline.spec.topological_order()
+        runs = _runs(pipeline, hashes)
+        inputs = {
+            step.name: [
+                (
+                    f"INPUT_{env_var_suffix(step.name)}_{env_var_suffix(output)}",
+                    expand_run(step.outputs[output], runs[step.name]),
+                )
+                for output in sorted(step.outputs)
+            ]
+            for step in order
+        }
+        by_name = {step.name: step for step in order}
+        return cls(order, hashes, runs, spec_hash(pipeline), by_name, inputs)
 
     def ancestors(self, step: PipelineStep) -> list[PipelineStep]:
         """Every step ``step`` depends on, directly or not, in topological order."""
-        by_name = {item.name: item for item in self.order}
         found: set[str] = set()
         pending = list(step.depends_on)
         while pending:
             name = pending.pop()
             if name not in found:
                 found.add(name)
-                pending.extend(by_name[name].depends_on)
+                pending.extend(self.by_name[name].depends_on)
         return [item for item in self.order if item.name in found]
 
 
@@ -84,8 +101,7 @@ def render_step(loaded: LoadedSpec, ctx: RenderContext, step_name: str) -> Manif
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"render_step needs a Pipeline, not a {pipeline.kind}")
     steps = _Steps.of(pipeline)
-    by_name = {item.name: item for item in steps.order}
-    return _render_step(loaded, ctx, steps, by_name[step_name])
+    return _render_step(loaded, ctx, steps, steps.by_name[step_name])
 
 
 def _render_step(
@@ -97,9 +113,7 @@ def _render_step(
 
     system: list[tuple[str, str]] = []
     for upstream in steps.ancestors(step):
-        for output in sorted(upstream.outputs):
-            uri = expand_run(upstream.outputs[output], runs[upstream.name])
-            system.append((f"INPUT_{env_var_suffix(upstream.name)}_{env_var_suffix(output)}", uri))
+        system.extend(steps.inputs[upstream.name])
     outputs = {name: expand_run(uri, runs[step_name]) for name, uri in sorted(step.outputs.items())}
     system.extend((f"OUTPUT_{env_var_suffix(name)}", uri) for name, uri in outputs.items())
     # Recorded on the run so what it produced stays known after the spec moves on.
@@ -108,7 +122,9 @@ def _render_step(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": metadata(loaded, ctx, runs[step_name], run_labels, annotations),
+        "metadata": metadata(
+            loaded, ctx, runs[step_name], run_labels, annotations, hashed=steps.spec_hash
+        ),
         "spec": {
             # Steps are runs: the reconciler never retries one, a new run needs a new hash.
             "backoffLimit": 0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import labels
 from reconciler.render.common import (
@@ -17,9 +17,12 @@ from reconciler.render.common import (
     metadata,
     pod_security,
 )
-from reconciler.render.identity import run_hash, run_name
+from reconciler.render.identity import canonical_json, run_hash, run_name
 from reconciler.specs.loaded import LoadedSpec
 from reconciler.specs.models import TrainingJob
+
+if TYPE_CHECKING:
+    from reconciler.sweep.trials import Trial
 
 
 def expand_run(uri: str, run: str) -> str:
@@ -41,10 +44,11 @@ class TrainingRun:
     loaded: LoadedSpec
     ctx: RenderContext
     spec: TrainingJob
+    trial: Trial | None = None  # a sweep's trial: its values are merged over hyperparameters
 
     @property
     def hash(self) -> str:
-        return run_hash(self.spec)
+        return run_hash(self.spec) if self.trial is None else self.trial.hash
 
     @property
     def name(self) -> str:
@@ -52,7 +56,15 @@ class TrainingRun:
 
     @property
     def output_uri(self) -> str | None:
-        return run_output_uri(self.spec)
+        output = self.spec.spec.output
+        return None if output is None else expand_run(output.uri, self.name)
+
+    @property
+    def hyperparameters(self) -> dict[str, str]:
+        values = self.spec.spec.hyperparameters
+        if self.trial is None:
+            return values
+        return {**values, **self.trial.hyperparameters}
 
     @property
     def backoff_limit(self) -> int:
@@ -60,21 +72,27 @@ class TrainingRun:
         limit = self.spec.spec.backoff_limit
         return 0 if limit is None else limit
 
+    def _run_labels(self) -> dict[str, str]:
+        if self.trial is None:
+            return {labels.RUN_HASH: self.hash}
+        return {labels.RUN_HASH: self.hash, labels.SWEEP: self.trial.sweep_id}
+
     def object_metadata(self) -> dict[str, Any]:
         annotations = {} if self.output_uri is None else {labels.OUTPUT_URI: self.output_uri}
-        return metadata(self.loaded, self.ctx, self.name, {labels.RUN_HASH: self.hash}, annotations)
+        if self.trial is not None:
+            annotations[labels.TRIAL] = canonical_json(self.trial.annotation()).decode()
+        return metadata(self.loaded, self.ctx, self.name, self._run_labels(), annotations)
 
     def pod_labels(self) -> dict[str, str]:
-        return {**identity_labels(self.loaded), labels.RUN_HASH: self.hash}
+        return {**identity_labels(self.loaded), **self._run_labels()}
 
     def env(self) -> list[dict]:
         spec = self.spec.spec
         system = [] if self.output_uri is None else [("OUTPUT_URI", self.output_uri)]
-        return env_list(system + hyperparameter_env(spec.hyperparameters), spec.env)
+        return env_list(system + hyperparameter_env(self.hyperparameters), spec.env)
 
     def args(self) -> list[str]:
-        spec = self.spec.spec
-        return [*spec.args, *hyperparameter_args(spec.hyperparameters)]
+        return [*self.spec.spec.args, *hyperparameter_args(self.hyperparameters)]
 
     def pod_spec(self, *containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """A pod spec for this run: ``fields`` (restartPolicy...), the pod-level security

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler import diff, labels
-from reconciler.cluster.inventory import Inventory, ObjectRef, stamp
 from reconciler.diff import FieldChange
 from reconciler.errors import RenderError, SpecProblem
+from reconciler.inventory import Inventory, ObjectRef, stamp
 from reconciler.plan import Action, Change, plan
 from reconciler.render import Manifest, RenderContext, render, static_resolver
 from reconciler.render.identity import run_hash, step_hashes

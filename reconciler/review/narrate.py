@@ -22,6 +22,7 @@ from reconciler.specs.models import (
     Pipeline,
     TrainingJob,
 )
+from reconciler.sweep.narrate import sweep_story
 
 # Fields that never define a training run (see reconciler.render.identity): naming them as the
 # reason for a new run would mislead.
@@ -51,7 +52,9 @@ def happens(story: Story) -> tuple[str, ...]:
         lines = _pipeline(story, spec)
     else:
         lines = []
-    if story.change is SpecChangeKind.CHANGED:
+    # A sweep's trials are told by its story: they start a few at a time, and stay as history.
+    sweeping = isinstance(spec, TrainingJob) and spec.spec.sweep is not None
+    if story.change is SpecChangeKind.CHANGED and not sweeping:
         lines += _creations(story.objects) + _deletions(story.objects)
     return tuple(dict.fromkeys(lines))
 
@@ -151,6 +154,10 @@ def _scale(body: ModelDeploymentSpec) -> str:
 
 
 def _training(story: Story, spec: TrainingJob) -> list[str]:
+    if spec.spec.sweep is not None:
+        base = story.base if isinstance(story.base, TrainingJob) else None
+        details = [_generic(change) for change in _spec_fields(story.fields)]
+        return sweep_story(base, spec) + details
     new = run_hash(spec)
     if story.change is SpecChangeKind.ADDED:
         return [f"new training run {run_name(spec.metadata.name, new)} (hash {new})"]

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from reconciler.errors import SpecProblem
 from reconciler.specs import rules, yamlsafe
+from reconciler.specs.fieldpaths import FieldPath, Mark, format_path, locate
 from reconciler.specs.loaded import LoadedSpec, LoadResult, SpecKey
 from reconciler.specs.models import (
     API_GROUP_PREFIX,
@@ -53,7 +54,6 @@ from reconciler.specs.models import (
     RepoConfig,
     TenancyLimits,
 )
-from reconciler.specs.yamlsafe import FieldPath, Mark, format_path, locate
 
 CONFIG_FILE = "reconciler.yaml"
 SPEC_SUFFIXES = (".yaml", ".yml")

@@ -9,7 +9,7 @@ Rules that need more than one spec (references, duplicates, allowed namespaces) 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
@@ -31,6 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from reconciler import quantity
 from reconciler.specs.analysis import Analysis
+from reconciler.specs.sweep import Sweep
 
 API_VERSION = "mlops/v1alpha1"
 API_GROUP_PREFIX = "mlops/"
@@ -218,6 +219,20 @@ Env = Annotated[dict[str, EnvValue], AfterValidator(_check_env)]
 def hyperparameter_env_name(name: str) -> str:
     """``learning-rate`` -> ``HP_LEARNING_RATE``: how a hyperparameter reaches the container."""
     return "HP_" + re.sub(r"[-.]", "_", name).upper()
+
+
+def check_hyperparameter_names(names: Iterable[str]) -> None:
+    """Names must be valid and distinct once they become ``HP_*`` variables."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if not HYPERPARAMETER_NAME.fullmatch(name):
+            raise ValueError(f"hyperparameter name {name!r} must match [A-Za-z_][A-Za-z0-9_.-]*")
+        env_name = hyperparameter_env_name(name)
+        if env_name in seen:
+            raise ValueError(
+                f"hyperparameters {seen[env_name]!r} and {name!r} both become {env_name}"
+            )
+        seen[env_name] = name
 
 
 class Resources(Strict):
@@ -502,24 +517,28 @@ class TrainingJobSpec(Strict):
     adopt: bool = Field(default=False, strict=True, description=ADOPT, exclude_if=_off)
     run_trigger: Scalar | None = None
     security: Security = None
+    sweep: Sweep | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="run trials over a hyperparameter search space (docs/sweeps.md)",
+    )
 
     @field_validator("hyperparameters")
     @classmethod
     def _hyperparameters(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not HYPERPARAMETER_NAME.fullmatch(name):
-                raise ValueError(
-                    f"hyperparameter name {name!r} must match [A-Za-z_][A-Za-z0-9_.-]*"
-                )
-        seen: dict[str, str] = {}
-        for name in value:
-            env_name = hyperparameter_env_name(name)
-            if env_name in seen:
-                raise ValueError(
-                    f"hyperparameters {seen[env_name]!r} and {name!r} both become {env_name}"
-                )
-            seen[env_name] = name
+        check_hyperparameter_names(value)
         return value
+
+    @model_validator(mode="after")
+    def _sweep(self) -> TrainingJobSpec:
+        if self.sweep is not None:
+            try:
+                # A sweep parameter may override a hyperparameter of the same name.
+                names = dict.fromkeys([*self.hyperparameters, *self.sweep.parameters])
+                check_hyperparameter_names(names)
+            except ValueError as exc:
+                _fail(("sweep", "parameters"), str(exc), None)
+        return self
 
     @field_validator("timeout")
     @classmethod

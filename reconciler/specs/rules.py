@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from reconciler.errors import SpecProblem
 from reconciler.render.common import split_replicas
+from reconciler.specs.fieldpaths import FieldPath, Mark, format_path, locate
 from reconciler.specs.loaded import SpecKey
 from reconciler.specs.models import (
     AnySpec,
@@ -33,7 +34,7 @@ from reconciler.specs.models import (
     TenancyLimits,
     TrainingJob,
 )
-from reconciler.specs.yamlsafe import FieldPath, Mark, format_path, locate
+from reconciler.specs.sweep import grid_size
 
 _SOURCES: tuple[FieldPath, ...] = (("spec", "model"), ("spec", "canary", "model"))
 _SOURCE_FIELDS: tuple[FieldPath, ...] = (
@@ -58,6 +59,8 @@ LOCATED_PATHS: frozenset[FieldPath] = frozenset(
         ("spec", "runtime"),
         ("spec", "resources"),
         ("spec", "resources", "gpu"),
+        ("spec", "sweep"),
+        ("spec", "sweep", "parallelism"),
         ("spec", "canary"),
         *_SOURCES,
         *((*source, *rest) for source in _SOURCES for rest in _SOURCE_FIELDS),
@@ -267,7 +270,8 @@ def _count(number: int, noun: str) -> str:
 def gpu_demand(spec: AnySpec) -> GpuDemand | None:
     """What ``spec`` counts against the GPU limits; None when it asks for no GPU.
 
-    TrainingJob: every worker is a pod with ``resources.gpu``. ModelDeployment: the most pods
+    TrainingJob: every worker is a pod with ``resources.gpu``, times ``sweep.parallelism``
+    trials at once for a sweep. ModelDeployment: the most pods
     its runtime may run (replicas, or autoscaling.maxReplicas) plus the canary's pods, each with
     ``resources.gpu``. Pipeline: a step starts as soon as its upstreams succeed, so steps of
     which none is upstream of another can run at once; the count is the most GPUs such a set of
@@ -279,7 +283,17 @@ def gpu_demand(spec: AnySpec) -> GpuDemand | None:
             return None
         total = workers * gpu
         working = f"{_count(workers, 'worker')} x {_count(gpu, 'GPU')} = {total}"
-        return GpuDemand(total, ("spec", "resources", "gpu"), working)
+        sweep = spec.spec.sweep
+        if sweep is None:
+            return GpuDemand(total, ("spec", "resources", "gpu"), working)
+        # Trials run ``parallelism`` at once; a grid smaller than that runs all of them.
+        at_once = min(sweep.parallelism, sweep.max_trials or grid_size(sweep))
+        working = (
+            f"{_count(at_once, 'trial')} at once x {_count(workers, 'worker')} x "
+            f"{_count(gpu, 'GPU')} = {total * at_once}"
+        )
+        total *= at_once
+        return GpuDemand(total, ("spec", "sweep", "parallelism"), working)
     if isinstance(spec, ModelDeployment):
         return _serving_demand(spec)
     return _pipeline_demand(spec)

@@ -19,7 +19,6 @@ are honoured; aliases are limited in number and in how many nodes they add, whic
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +27,7 @@ import yaml
 from yaml.nodes import ScalarNode
 
 from reconciler.errors import SpecProblem
-
-FieldPath = tuple[Hashable, ...]
-Mark = tuple[int, int]  # 1-based line and column
+from reconciler.specs.fieldpaths import FieldPath, Mark, format_path
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -58,7 +55,6 @@ _SCALAR_BUILDERS = {
     _CORE + "int": _CONSTRUCTOR.construct_yaml_int,
     _CORE + "float": _CONSTRUCTOR.construct_yaml_float,
 }
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -116,32 +112,6 @@ def oversize(file: str, size: int, limits: Limits = Limits()) -> ParsedFile | No
         return None
     message = f"file is {size} bytes, more than the limit of {limits.max_bytes}"
     return ParsedFile(problems=(SpecProblem(file, 1, 1, "", message),))
-
-
-def locate(marks: Mapping[FieldPath, Mark], path: FieldPath) -> Mark:
-    """The position of ``path``, or of its nearest written parent when it is missing."""
-    for end in range(len(path), -1, -1):
-        mark = marks.get(path[:end])
-        if mark is not None:
-            return mark
-    return (1, 1)
-
-
-def format_path(path: FieldPath) -> str:
-    """A field path as people write it: ``spec.steps[1].dependsOn[0]``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            text += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.match(part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{_quote(part)}]"
-    return text
-
-
-def _quote(key: Hashable) -> str:
-    return '"' + str(key).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _display_tag(tag: str) -> str:

@@ -24,6 +24,7 @@ from reconciler.status.model import (
     SpecStatus,
     UnparsableFile,
 )
+from reconciler.sweep.report import sweep_health
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,10 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
         if key.kind == "TrainingJob":
             # A run created by this very reconcile is not among the runs read before it: its
             # Job may already have finished, but the status reports it with its run next time.
-            health = _training_phase(extra) or Health(
-                Phase.PROGRESSING, Reason.RUN_STARTING, "the new run is starting"
+            health = (
+                sweep_health(extra)
+                or _training_phase(extra)
+                or Health(Phase.PROGRESSING, Reason.RUN_STARTING, "the new run is starting")
             )
         elif key.kind == "Pipeline":
             health = _pipeline_phase(extra)

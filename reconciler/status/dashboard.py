@@ -16,6 +16,7 @@ from typing import Any
 from reconciler.phase import FAILING, HEALTHY
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.model import RepositoryStatus, SpecStatus, status_path
+from reconciler.sweep import report as sweep_report
 
 FILE = "README.md"
 MAX_MESSAGE = 100  # characters of a message in a table cell; the status file has all of it
@@ -55,6 +56,7 @@ def render(statuses: Statuses, repository: RepositoryStatus | None = None) -> by
     lines += _summary(statuses, repository)
     lines += _specs(statuses)
     lines += _pipelines(statuses)
+    lines += _sweeps(statuses)
     lines += _lineage(statuses)
     return ("\n".join(lines).rstrip() + "\n").encode("utf-8")
 
@@ -185,6 +187,22 @@ def _graph(steps: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _sweeps(statuses: Statuses) -> list[str]:
+    """One table of trials per sweep, the best marked."""
+    found = sorted(
+        (key, status)
+        for key, status in statuses.items()
+        if isinstance(status.extra.get("sweep"), Mapping)
+    )
+    lines = ["## Sweeps", ""] if found else []
+    for key, status in found[:MAX_GRAPHS]:
+        sweep = status.extra["sweep"]
+        title = f"### {marker(str(status.phase))} [{key.namespace}/{key.name}]({status_path(key)})"
+        lines += [title, "", _cell(sweep_report.summary_line(sweep)), ""]
+        lines += [*sweep_report.table(sweep, markdown=True), ""]
+    return lines
+
+
 def _lineage(statuses: Statuses) -> list[str]:
     """Commit -> training run -> metrics -> gate -> model URI -> serving spec, per served model."""
     producers: dict[str, tuple[SpecKey, str]] = {}  # run name -> (spec that made it, label)
@@ -212,8 +230,11 @@ def _lineage(statuses: Statuses) -> list[str]:
                 serving += f" (canary {model.get('trafficPercent', '?')}%)"
             if model.get("promotion") == "PendingLoad":
                 serving += " (waits to load)"
+            run_cell = f"`{run}`"
+            if isinstance(model.get("trial"), Mapping):
+                run_cell += f" ({_cell(sweep_report.trial_text(model['trial']))})"
             rows.append(
-                f"| `{str(model.get('runSourceCommit') or '')[:7]}` | {made_by} | `{run}` "
+                f"| `{str(model.get('runSourceCommit') or '')[:7]}` | {made_by} | {run_cell} "
                 f"| {metrics or '-'} | {gate or '-'} | `{model.get('uri', '')}` "
                 f"| {marker(str(status.phase))} {serving} |"
             )

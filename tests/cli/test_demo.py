@@ -20,6 +20,9 @@ def test_demo_settles_every_example_and_shows_the_lineage(tmp_path):
     assert "fraud-detector" in out and "2/2 replicas ready" in out
     assert "train-fraud           TrainingJob      ml-team     Succeeded" in out
     assert "gate accuracy >= 0.9 met" in out
+    # The example sweep ends with every trial run, and serves its best trial, not its newest.
+    assert "6/6 trials finished; best trial 3 (auc 0.95); ended AllDone" in out
+    assert "from run tune-fraud-2fa55d99 (trial 3 of sweep" in out
     assert "git log --oneline status" in out
     assert "repository: Ready at" in out
     assert "git log --notes=reconciler main" in out and "reconciler: Ready at" in out

@@ -17,10 +17,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from reconciler.cluster.permissions import Grants, Permission, required
 from reconciler.config import OPTIONS, load_settings
 from reconciler.engine import MANAGED_KINDS
 from tests.deploy.conftest import DEPLOY, NAMESPACE, SERVICE_ACCOUNT, by_kind, kubectl
+from tests.deploy.permissions import Grants, Permission, required
 
 KUBERNETES_VERSION = "1.33.0"
 ALLOWED = ("ml-team", "ml-staging")

@@ -19,9 +19,9 @@ import pytest
 
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.lease import LeaderElector
-from reconciler.cluster.permissions import Grants, Permission, request_permissions, required
 from reconciler.engine import MANAGED_KINDS
 from tests.deploy.conftest import NAMESPACE, PROJECT, SERVICE_ACCOUNT, crds_dir
+from tests.deploy.permissions import Grants, Permission, request_permissions, required
 from tests.waiting import wait_for
 
 LEASE = (NAMESPACE, "reconciler-leader")

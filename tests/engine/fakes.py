@@ -19,8 +19,8 @@ import pygit2
 import yaml
 
 from reconciler.cluster.apply import Lookup, WriteResult
-from reconciler.cluster.inventory import ObjectRef, owner_spec
 from reconciler.engine import MANAGED_KINDS, Cluster, Engine, EngineOptions
+from reconciler.inventory import ObjectRef, owner_spec
 from reconciler.specs.loaded import SpecKey
 
 INSTANCE = "test"

@@ -9,7 +9,7 @@ import structlog
 
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.discovery import Resource
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from reconciler.specs.loaded import SpecKey
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from reconciler import labels
-from reconciler.cluster.inventory import ObjectRef
 from reconciler.events import NOTE_BYTES, Report, occurrences
+from reconciler.inventory import ObjectRef
 from reconciler.phase import Phase
 from reconciler.plan import Action, Change
 from reconciler.specs.loaded import SpecKey

@@ -9,8 +9,8 @@ import pytest
 
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.events import EventRecorder
-from reconciler.cluster.inventory import ObjectRef
 from reconciler.events import Occurrence
+from reconciler.inventory import ObjectRef
 from reconciler.metrics import Metrics
 from reconciler.sandbox.testing import running_sandbox
 from tests.waiting import wait_for

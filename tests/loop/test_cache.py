@@ -8,7 +8,7 @@ from reconciler import labels
 from reconciler.cluster.cache import WatchCache
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from tests.waiting import wait_for
 
 OWNER = ("ModelDeployment", "default", "model-a")

@@ -9,7 +9,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from reconciler import labels
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from tests.loop.harness import serving, training
 from tests.waiting import wait_for
 

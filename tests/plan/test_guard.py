@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler import guard
-from reconciler.cluster.inventory import Inventory, ObjectRef, stamp
+from reconciler.inventory import Inventory, ObjectRef, stamp
 from reconciler.plan import ChangeSet, plan
 from reconciler.status.model import PruneGuard
 

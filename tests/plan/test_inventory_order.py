@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cluster.inventory import (
+from reconciler.inventory import (
     INSTANCE_PATTERN,
     Inventory,
     ObjectRef,
@@ -18,7 +18,7 @@ from reconciler.cluster.inventory import (
     stamp,
     tracking_id,
 )
-from reconciler.cluster.order import UNKNOWN_RANK, apply_order, prune_order, rank
+from reconciler.order import UNKNOWN_RANK, apply_order, prune_order, rank
 
 
 def obj(api_version: str, kind: str, name: str, namespace: str = "ml-team", **labels: str) -> Any:

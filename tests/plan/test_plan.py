@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.cluster.inventory import Inventory, ObjectRef, stamp, tracking_id
+from reconciler.inventory import Inventory, ObjectRef, stamp, tracking_id
 from reconciler.plan import Action, Change, ChangeSet
 from reconciler.plan import plan as plan_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.errors import SpecProblem
-from reconciler.specs import yamlsafe
+from reconciler.specs import fieldpaths, yamlsafe
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_marks_point_at_keys_and_items() -> None:
 
     assert document.marks[("spec", "steps", 1, "dependsOn", 0)] == (5, 19)
     assert document.marks[("spec", "steps", 1)] == (4, 7)
-    assert yamlsafe.locate(document.marks, ("spec", "steps", 1, "image")) == (4, 7)
+    assert fieldpaths.locate(document.marks, ("spec", "steps", 1, "image")) == (4, 7)
 
 
 def test_aliased_fields_are_located_where_they_are_written() -> None:
@@ -59,8 +59,8 @@ def test_aliased_fields_are_located_where_they_are_written() -> None:
         ((), ""),
     ],
 )
-def test_format_path(path: yamlsafe.FieldPath, text: str) -> None:
-    assert yamlsafe.format_path(path) == text
+def test_format_path(path: fieldpaths.FieldPath, text: str) -> None:
+    assert fieldpaths.format_path(path) == text
 
 
 def test_limits_are_parameters() -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.sandbox.controllers import Context
+from reconciler.sandbox.controllers import Context, Controller
 from reconciler.sandbox.rest import now
 from reconciler.sandbox.scenario import JobRule
+from reconciler.sandbox.store import Event
 
 Obj = dict[str, Any]
 KUBELET = "kubelet"
@@ -88,3 +89,62 @@ def terminate(ctx: Context, namespace: str, name: str, rule: JobRule, message: s
     ]
     if ctx.write_status(pod, status, KUBELET) is None:
         ctx.schedule(0.01, lambda: terminate(ctx, namespace, name, rule, message))
+
+
+class PodsOperator(Controller):
+    """An operator that runs its custom resource as pods it owns (PyTorchJob, TrainJob).
+
+    Each pod runs for the duration of the scenario's job rule matching the owner's name and ends
+    with its outcome; only the reporting pod writes the rule's termination message. Any change
+    to an owned pod syncs the owner. Subclasses name their resource, the condition types that
+    end it, which pod reports, and what one sync makes of the pods.
+    """
+
+    api_version: str
+    resource: str
+    kind: str
+    terminal: tuple[str, ...]  # condition types that, once True, end the job
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.resources = ((cls.api_version.rpartition("/")[0], cls.resource), ("", "pods"))
+
+    def reports(self, pod_labels: dict[str, str]) -> bool:
+        """Whether this pod is the process that writes the run's metrics."""
+        raise NotImplementedError
+
+    def sync(self, ctx: Context, seen: Obj) -> None:
+        raise NotImplementedError
+
+    def handle(self, event: Event, ctx: Context) -> None:
+        if event.key == ("", "pods"):
+            self._pod_event(event, ctx)
+        elif event.type != "DELETED":
+            self.sync(ctx, event.obj)
+
+    def unfinished(self, ctx: Context, seen: Obj) -> Obj | None:
+        """The job as it is now, or None once it is gone or finished."""
+        job = current(ctx, self.api_version, self.resource, seen)
+        return None if job is None or self.finished(job) else job
+
+    def finished(self, job: Obj) -> bool:
+        return any(
+            c.get("type") in self.terminal and c.get("status") == "True"
+            for c in (job.get("status") or {}).get("conditions") or []
+        )
+
+    def _pod_event(self, event: Event, ctx: Context) -> None:
+        name = controller_of(event.obj, self.kind)
+        if name is None or event.type == "ADDED":
+            return
+        meta = event.obj["metadata"]
+        if event.type == "MODIFIED" and started_running(event.old, event.obj):
+            rule = ctx.scenario.job_rule(meta["namespace"], name)
+            message = rule.message if self.reports(meta.get("labels") or {}) else ""
+            ctx.schedule(
+                rule.duration,
+                lambda: terminate(ctx, meta["namespace"], meta["name"], rule, message),
+            )
+        job = ctx.get(self.api_version, self.resource, meta["namespace"], name)
+        if job is not None:
+            self.sync(ctx, job)

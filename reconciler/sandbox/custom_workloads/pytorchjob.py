@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.sandbox.controllers import Context, Controller, condition
+from reconciler.sandbox.controllers import Context, condition
 from reconciler.sandbox.custom_workloads import common
 from reconciler.sandbox.rest import now
-from reconciler.sandbox.store import Event
 
 Obj = dict[str, Any]
 API_VERSION = "kubeflow.org/v1"
@@ -36,35 +35,16 @@ REPLICA_INDEX = f"{PREFIX}/replica-index"
 ORDER = ("Master", "Worker")
 
 
-class PyTorchJobController(Controller):
-    resources = (("kubeflow.org", RESOURCE), ("", "pods"))
+class PyTorchJobController(common.PodsOperator):
+    api_version, resource, kind = API_VERSION, RESOURCE, KIND
+    terminal = ("Succeeded", "Failed")
 
-    def handle(self, event: Event, ctx: Context) -> None:
-        if event.key == ("", "pods"):
-            self._pod_event(event, ctx)
-        elif event.type != "DELETED":
-            self.sync(ctx, event.obj)
-
-    def _pod_event(self, event: Event, ctx: Context) -> None:
-        name = common.controller_of(event.obj, KIND)
-        if name is None or event.type == "ADDED":
-            return
-        meta = event.obj["metadata"]
-        if event.type == "MODIFIED" and common.started_running(event.old, event.obj):
-            rule = ctx.scenario.job_rule(meta["namespace"], name)
-            master = (meta.get("labels") or {}).get(REPLICA_TYPE) == "master"
-            message = rule.message if master else ""
-            ctx.schedule(
-                rule.duration,
-                lambda: common.terminate(ctx, meta["namespace"], meta["name"], rule, message),
-            )
-        job = ctx.get(API_VERSION, RESOURCE, meta["namespace"], name)
-        if job is not None:
-            self.sync(ctx, job)
+    def reports(self, pod_labels: dict[str, str]) -> bool:
+        return pod_labels.get(REPLICA_TYPE) == "master"
 
     def sync(self, ctx: Context, seen: Obj) -> None:
-        job = common.current(ctx, API_VERSION, RESOURCE, seen)
-        if job is None or _finished(job):
+        job = self.unfinished(ctx, seen)
+        if job is None:
             return
         meta = job["metadata"]
         status = dict(job.get("status") or {})
@@ -115,8 +95,8 @@ class PyTorchJobController(Controller):
             ctx.write_status(job, status, OPERATOR)
 
     def _deadline(self, ctx: Context, seen: Obj) -> None:
-        job = common.current(ctx, API_VERSION, RESOURCE, seen)
-        if job is None or _finished(job):
+        job = self.unfinished(ctx, seen)
+        if job is None:
             return
         status = dict(job.get("status") or {})
         message = (
@@ -157,13 +137,6 @@ def _finished_conditions(conditions: list[Obj], kind: str, reason: str, message:
 
 def _has(conditions: list[Obj], kind: str) -> bool:
     return any(c["type"] == kind for c in conditions)
-
-
-def _finished(job: Obj) -> bool:
-    return any(
-        c.get("type") in ("Succeeded", "Failed") and c.get("status") == "True"
-        for c in (job.get("status") or {}).get("conditions") or []
-    )
 
 
 def _selector_labels(job: Obj, rtype: str) -> dict[str, str]:

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.sandbox.controllers import Context, Controller, condition
+from reconciler.sandbox.controllers import Context, condition
 from reconciler.sandbox.custom_workloads import common
-from reconciler.sandbox.store import Event
 
 Obj = dict[str, Any]
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
@@ -41,35 +40,16 @@ FAILED = ("Failed", "FailedJobs", "jobset failed due to one or more job failures
 DEADLINE = ("Failed", "DeadlineExceeded", "TrainJob exceeded its active deadline")
 
 
-class TrainJobController(Controller):
-    resources = (("trainer.kubeflow.org", RESOURCE), ("", "pods"))
+class TrainJobController(common.PodsOperator):
+    api_version, resource, kind = API_VERSION, RESOURCE, KIND
+    terminal = ("Complete", "Failed")
 
-    def handle(self, event: Event, ctx: Context) -> None:
-        if event.key == ("", "pods"):
-            self._pod_event(event, ctx)
-        elif event.type != "DELETED":
-            self.sync(ctx, event.obj)
-
-    def _pod_event(self, event: Event, ctx: Context) -> None:
-        name = common.controller_of(event.obj, KIND)
-        if name is None or event.type == "ADDED":
-            return
-        meta = event.obj["metadata"]
-        if event.type == "MODIFIED" and common.started_running(event.old, event.obj):
-            rule = ctx.scenario.job_rule(meta["namespace"], name)
-            rank0 = (meta.get("labels") or {}).get(COMPLETION_INDEX) == "0"
-            message = rule.message if rank0 else ""
-            ctx.schedule(
-                rule.duration,
-                lambda: common.terminate(ctx, meta["namespace"], meta["name"], rule, message),
-            )
-        job = ctx.get(API_VERSION, RESOURCE, meta["namespace"], name)
-        if job is not None:
-            self.sync(ctx, job)
+    def reports(self, pod_labels: dict[str, str]) -> bool:
+        return pod_labels.get(COMPLETION_INDEX) == "0"  # node 0: rank 0
 
     def sync(self, ctx: Context, seen: Obj) -> None:
-        job = common.current(ctx, API_VERSION, RESOURCE, seen)
-        if job is None or _finished(job):
+        job = self.unfinished(ctx, seen)
+        if job is None:
             return
         meta, spec = job["metadata"], job["spec"]
         status = dict(job.get("status") or {})
@@ -104,8 +84,8 @@ class TrainJobController(Controller):
             ctx.write_status(job, status, OPERATOR)
 
     def _deadline(self, ctx: Context, seen: Obj) -> None:
-        job = common.current(ctx, API_VERSION, RESOURCE, seen)
-        if job is None or _finished(job):
+        job = self.unfinished(ctx, seen)
+        if job is None:
             return
         status = dict(job.get("status") or {})
         status["conditions"] = [*(status.get("conditions") or []), _true(*DEADLINE)]
@@ -118,13 +98,6 @@ class TrainJobController(Controller):
 
 def _true(kind: str, reason: str, message: str) -> Obj:
     return condition(kind, "True", reason, message)
-
-
-def _finished(job: Obj) -> bool:
-    return any(
-        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-        for c in (job.get("status") or {}).get("conditions") or []
-    )
 
 
 def _patched_pod_template(job: Obj) -> tuple[dict[str, str], Obj]:

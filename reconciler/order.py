@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.cluster.inventory import ObjectRef
+from reconciler.inventory import ObjectRef
 from reconciler.kinds import UNKNOWN_RANK, rank
 
 __all__ = ["UNKNOWN_RANK", "apply_order", "prune_order", "rank"]
