@@ -28,9 +28,6 @@ by blob id (``ParseCache``): a commit that changes one file costs the parse of t
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-import hashlib
-import os
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +51,15 @@ from reconciler.specs.models import (
     RepoConfig,
     TenancyLimits,
 )
-
-CONFIG_FILE = "reconciler.yaml"
-SPEC_SUFFIXES = (".yaml", ".yml")
-_READABLE_BLOB_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+from reconciler.specs.sources import (
+    CONFIG_FILE,
+    READABLE_BLOB_MODES,
+    Source,
+    commit_sources,
+    directory_sources,
+    file_source,
+)
+from reconciler.specs.validation import problem_at, validation_problems
 
 __all__ = [
     "CONFIG_FILE",
@@ -65,8 +67,6 @@ __all__ = [
     "LoadedSpec",
     "ParseCache",
     "SpecKey",
-    "blob_id",
-    "is_ignored",
     "load_commit",
     "load_directory",
     "load_file",
@@ -137,13 +137,15 @@ def _document(doc: yamlsafe.Document) -> _Document | list[SpecProblem]:
     problems = list(doc.problems)
     if api_version not in (None, API_VERSION):
         problems.append(
-            _at(doc, ("apiVersion",), f"unsupported apiVersion {api_version!r}; use {API_VERSION}")
+            problem_at(
+                doc, ("apiVersion",), f"unsupported apiVersion {api_version!r}; use {API_VERSION}"
+            )
         )
     if not problems:
         try:
             spec = SPEC_ADAPTER.validate_python(value, by_alias=True, by_name=False)
         except ValidationError as exc:
-            problems.extend(_validation_problems(exc, doc))
+            problems.extend(validation_problems(exc, doc))
     name, namespace = _naming(value)
     if kind not in SPEC_KINDS or name is None:
         return problems
@@ -166,82 +168,7 @@ def _is_label(value: object) -> bool:
     return isinstance(value, str) and len(value) <= MAX_NAME and bool(DNS_LABEL.fullmatch(value))
 
 
-def _at(doc: yamlsafe.Document, path: FieldPath, message: str) -> SpecProblem:
-    line, column = locate(doc.marks, path)
-    return SpecProblem("", line, column, format_path(path), message)
-
-
-# ---------------------------------------------------------------- pydantic errors
-
-
-_PREFIXES = ("Value error, ", "Assertion failed, ")
-
-
-def _validation_problems(exc: ValidationError, doc: yamlsafe.Document) -> list[SpecProblem]:
-    problems = {}
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        path = _yaml_path(error["loc"], doc.value, error["type"] == "missing")
-        message = _message(error["type"], error["msg"], path, doc.value)
-        if error["type"] in ("union_tag_invalid", "union_tag_not_found") and not path:
-            path = ("kind",)
-        elif error["type"] == "extra_forbidden":
-            # Point at the unknown key itself, named in the message, under its parent.
-            line, column = locate(doc.marks, path)
-            problem = SpecProblem("", line, column, format_path(path[:-1]), message)
-            problems[problem] = None
-            continue
-        problems[_at(doc, path, message)] = None
-    return list(problems)
-
-
-def _yaml_path(loc: tuple[int | str, ...], value: Any, missing: bool) -> FieldPath:
-    """Pydantic's location without the union branch labels it adds (``TrainingJob``, ``str``).
-
-    A component that is neither a key nor an index of the value at that point is a label,
-    except the last one of a ``missing`` error, which names the missing field.
-    """
-    path: list[Hashable] = []
-    for position, part in enumerate(loc):
-        child = _child(value, part)
-        if child is _ABSENT and not (missing and position == len(loc) - 1):
-            continue
-        value = child
-        path.append(part)
-    return tuple(path)
-
-
-_ABSENT = object()
-
-
-def _child(value: Any, part: int | str) -> Any:
-    if isinstance(value, dict):
-        return value.get(part, _ABSENT)
-    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-        return value[part]
-    return _ABSENT
-
-
-def _message(kind: str, message: str, path: FieldPath, value: Any) -> str:
-    if kind == "missing":
-        return "field required"
-    if kind == "extra_forbidden":
-        return f"unknown field {path[-1]!r}" if path else "unknown field"
-    if kind == "union_tag_not_found" and not path:
-        return "field required"
-    if kind == "union_tag_invalid" and not path:
-        return f"unknown kind {value.get('kind')!r}; expected one of {', '.join(SPEC_KINDS)}"
-    for prefix in _PREFIXES:
-        if message.startswith(prefix):
-            return message[len(prefix) :]
-    return message
-
-
 # ---------------------------------------------------------------- cache
-
-
-def blob_id(data: bytes) -> str:
-    """The Git blob id of ``data``, so a directory and a commit key the cache alike."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 class ParseCache:
@@ -274,92 +201,6 @@ class ParseCache:
             del self._outcomes[blob]
 
 
-# ---------------------------------------------------------------- sources
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One candidate spec file: its path, its blob id and how to parse it on a cache miss."""
-
-    path: str
-    blob: str  # empty when the file is refused unread (too large): nothing to cache
-    parse: Callable[[], yamlsafe.ParsedFile]
-
-
-def is_ignored(path: str, patterns: Sequence[str]) -> bool:
-    """Whether ``path`` (relative, with ``/``) or one of its parent directories is ignored."""
-    parts = path.split("/")
-    candidates = ["/".join(parts[: end + 1]) for end in range(len(parts))]
-    for raw in patterns:
-        pattern = raw.rstrip("/")
-        variants = [pattern]
-        if pattern.startswith("**/"):
-            variants.append(pattern[3:])
-        for candidate in candidates:
-            for variant in variants:
-                if fnmatch.fnmatchcase(candidate, variant):
-                    return True
-                if "/" not in variant and fnmatch.fnmatchcase(
-                    candidate.rsplit("/", 1)[-1], variant
-                ):
-                    return True
-    return False
-
-
-def _directory_sources(root: Path, ignore: Sequence[str]) -> Iterator[_Source]:
-    def walk(directory: Path, prefix: str) -> Iterator[_Source]:
-        with os.scandir(directory) as scan:
-            entries = list(scan)
-        for entry in entries:
-            path = prefix + entry.name
-            if entry.is_symlink() or (ignore and is_ignored(path, ignore)):
-                continue
-            if entry.is_dir():
-                if entry.name != ".git":
-                    yield from walk(Path(entry.path), path + "/")
-            elif entry.is_file() and entry.name.endswith(SPEC_SUFFIXES) and path != CONFIG_FILE:
-                yield _file_source(Path(entry.path), path, entry.stat().st_size)
-
-    yield from walk(root, "")
-
-
-def _file_source(file: Path, path: str, size: int) -> _Source:
-    refused = yamlsafe.oversize("", size)
-    if refused is not None:
-        return _Source(path, "", lambda: refused)
-    data = file.read_bytes()
-    return _Source(path, blob_id(data), lambda: yamlsafe.parse(data))
-
-
-def _commit_sources(
-    repo: pygit2.Repository, tree: pygit2.Tree, ignore: Sequence[str]
-) -> Iterator[_Source]:
-    def walk(tree: pygit2.Tree, prefix: str) -> Iterator[_Source]:
-        for entry in tree:
-            path = prefix + (entry.name or "")
-            if ignore and is_ignored(path, ignore):
-                continue
-            if isinstance(entry, pygit2.Tree):
-                yield from walk(entry, path + "/")
-            elif (
-                isinstance(entry, pygit2.Blob)
-                and entry.filemode in _READABLE_BLOB_MODES
-                and path.endswith(SPEC_SUFFIXES)
-                and path != CONFIG_FILE
-            ):
-                yield _blob_source(repo, entry.id, path)
-
-    yield from walk(tree, "")
-
-
-def _blob_source(repo: pygit2.Repository, oid: pygit2.Oid, path: str) -> _Source:
-    def parse() -> yamlsafe.ParsedFile:
-        _, size = repo.odb.read_header(oid)
-        return yamlsafe.oversize("", size) or yamlsafe.parse(repo[oid].data)
-
-    return _Source(path, str(oid), parse)
-
-
 # ---------------------------------------------------------------- config
 
 
@@ -390,7 +231,7 @@ def _config(
     try:
         config = RepoConfig.model_validate(document.value, by_alias=True, by_name=False)
     except ValidationError as exc:
-        found = _validation_problems(exc, document)
+        found = validation_problems(exc, document)
         return RepoConfig(), [dataclasses.replace(p, file=CONFIG_FILE) for p in found]
     if limits is not None:
         for path, message in rules.widened(config, limits):
@@ -422,7 +263,7 @@ def _read_config_blob(repo: pygit2.Repository, tree: pygit2.Tree) -> bytes | Non
     if CONFIG_FILE not in tree:
         return None
     entry = tree[CONFIG_FILE]
-    if entry.type_str != "blob" or entry.filemode not in _READABLE_BLOB_MODES:
+    if entry.type_str != "blob" or entry.filemode not in READABLE_BLOB_MODES:
         return None
     return repo[entry.id].data
 
@@ -438,7 +279,7 @@ def load_directory(
     ``limits``: the operator's, applied on top of those of ``reconciler.yaml``.
     """
     config, config_problems = _config(_read_config_file(root), limits)
-    sources = list(_directory_sources(root, config.ignore))
+    sources = list(directory_sources(root, config.ignore))
     return _load(sources, config, config_problems, cache, limits=limits)
 
 
@@ -460,7 +301,7 @@ def load_commit(
         resolved = commit
     tree = resolved.tree
     config, config_problems = _config(_read_config_blob(repo, tree), limits)
-    sources = list(_commit_sources(repo, tree, config.ignore))
+    sources = list(commit_sources(repo, tree, config.ignore))
     return _load(sources, config, config_problems, cache, limits=limits)
 
 
@@ -478,12 +319,12 @@ def load_file(file: Path) -> LoadResult:
             failed_files=frozenset(p.file for p in problems),
             config_problems=tuple(sorted(problems)),
         )
-    source = _file_source(file, file.name, file.stat().st_size)
+    source = file_source(file, file.name, file.stat().st_size)
     return _load([source], RepoConfig(), [], None, references=False)
 
 
 def _load(
-    sources: Sequence[_Source],
+    sources: Sequence[Source],
     config: RepoConfig,
     config_problems: list[SpecProblem],
     cache: ParseCache | None,
@@ -493,7 +334,7 @@ def _load(
     cache = cache if cache is not None else ParseCache()
     problems = list(config_problems)
     named: list[rules.Named] = []
-    origins: list[tuple[_Source, _Document]] = []
+    origins: list[tuple[Source, _Document]] = []
     for source in sources:
         if source.blob:
             outcome = cache.outcome(source.blob, source.parse)

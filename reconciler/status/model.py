@@ -321,7 +321,7 @@ def _detail(status: SpecStatus) -> str:
         return f"run {current.rsplit('-', 1)[-1]}"
     steps = extra.get("steps")
     if isinstance(steps, Sequence) and steps:
-        done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == "Succeeded")
+        done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == Phase.SUCCEEDED)
         return f"{done}/{len(steps)} steps succeeded"
     if status.phase in FAILING and status.message:
         message = status.message

@@ -11,6 +11,7 @@ from typing import get_args
 import yaml
 
 from reconciler.errors import SourceError
+from reconciler.phase import Phase
 from reconciler.source.credentials import Credentials
 from reconciler.source.git import GitSource, tree_entries
 from reconciler.specs.loaded import SpecKey
@@ -139,7 +140,7 @@ def _detail(status: SpecStatus) -> str:
         parts.append(f"run {extra['currentRun']}")
     steps = extra.get("steps")
     if isinstance(steps, list) and steps:
-        done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == "Succeeded")
+        done = sum(1 for s in steps if isinstance(s, Mapping) and s.get("phase") == Phase.SUCCEEDED)
         parts.append(f"{done}/{len(steps)} steps")
     model = extra.get("model")
     if isinstance(model, Mapping) and model.get("uri"):

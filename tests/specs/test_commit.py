@@ -8,7 +8,8 @@ import pygit2
 import pytest
 
 from reconciler.errors import SpecProblem
-from reconciler.specs.loader import ParseCache, blob_id, load_commit, load_directory
+from reconciler.specs.loader import ParseCache, load_commit, load_directory
+from reconciler.specs.sources import blob_id
 from tests.specs.conftest import TRAINING, Writer
 
 SIGNATURE = pygit2.Signature("Test", "test@example.com", 0, 0)

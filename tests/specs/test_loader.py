@@ -6,7 +6,8 @@ import pytest
 
 from reconciler.errors import SpecProblem
 from reconciler.specs.loaded import SpecKey
-from reconciler.specs.loader import is_ignored, load_directory
+from reconciler.specs.loader import load_directory
+from reconciler.specs.sources import is_ignored
 from tests.specs.conftest import TRAINING, Writer
 
 SERVING = """\

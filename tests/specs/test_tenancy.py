@@ -15,10 +15,10 @@ import yaml
 
 from reconciler.errors import SpecProblem
 from reconciler.specs import schema
+from reconciler.specs.gpus import MAX_COMPARED_GPU_STEPS, gpu_demand
 from reconciler.specs.loaded import SpecKey
 from reconciler.specs.loader import load_directory
 from reconciler.specs.models import SPEC_ADAPTER, AnySpec, TenancyLimits
-from reconciler.specs.rules import MAX_COMPARED_GPU_STEPS, gpu_demand
 from tests.specs.conftest import Writer
 
 PROJECT = Path(__file__).resolve().parents[2]
