@@ -25,3 +25,4 @@ class Reason(StrEnum):
     STEPS_RUNNING = "StepsRunning"
     STEP_FAILED = "StepFailed"
     PIPELINE_SUCCEEDED = "PipelineSucceeded"
+    CANARY_ROLLED_BACK = "CanaryRolledBack"  # its analysis failed; the primary serves alone

@@ -113,6 +113,25 @@ def _pending_load(extra: dict[str, Any], objects: Iterable[Mapping[str, Any]]) -
     }
 
 
+def _rolled_back(extra: Mapping[str, Any]) -> str | None:
+    """Why the spec is Degraded when its canary analysis rolled back: serving works, on the
+    primary only, and someone has to look at the canary (Argo Rollouts' aborted rollout)."""
+    analysis = extra.get("analysis") or {}
+    if analysis.get("phase") != "RolledBack":
+        return None
+    checks = analysis.get("checks") or ()
+    last = checks[-1] if checks else {}
+    failing = sorted(
+        name
+        for name, reading in (last.get("metrics") or {}).items()
+        if reading.get("verdict") != "Pass"
+    )
+    canary = (extra.get("canary") or {}).get("uri", "the canary")
+    at = f" at {last['weight']}%" if "weight" in last else ""
+    because = f": {', '.join(failing)} failed" if failing else ""
+    return f"canary {canary} rolled back{at}{because}; all traffic on the primary"
+
+
 def assemble(outcome: Outcome, now: str) -> SpecStatus:
     extra = dict(outcome.extra)
     key = outcome.key
@@ -145,6 +164,9 @@ def assemble(outcome: Outcome, now: str) -> SpecStatus:
             if replicas is not None:
                 extra["replicas"] = replicas
             _pending_load(extra, current)
+            rolled_back = _rolled_back(extra)
+            if rolled_back is not None and phase < Phase.DEGRADED:
+                phase, reason, message = Phase.DEGRADED, Reason.CANARY_ROLLED_BACK, rolled_back
     if outcome.drift_reverted:
         extra["driftReverted"] = list(outcome.drift_reverted)
     return SpecStatus(

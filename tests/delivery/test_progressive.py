@@ -103,13 +103,16 @@ def replicas(loop: Loop, name: str) -> int | None:
 
 def test_a_good_canary_steps_through_every_weight_and_is_promoted(loop, exporter, prometheus):
     serve(exporter, prometheus, loop, GOOD)
-    loop.commit({"models/scorer.yaml": scorer([25, 50], failure_limit=1)})
+    # Room for inconclusive checks: on a loaded machine a scrape can come late, leaving a rate
+    # over one interval without data; such a check holds the weight and is retried.
+    loop.commit({"models/scorer.yaml": scorer([25, 50], failure_limit=3)})
     loop.start(prometheus_url=prometheus.url)
 
     final = wait_analysis(loop, phase="Promoted")
-    assert [check["verdict"] for check in final["checks"]] == ["Pass", "Pass"]
-    assert [check["weight"] for check in final["checks"]] == [25, 50]
-    first = final["checks"][0]["metrics"]
+    assert {check["verdict"] for check in final["checks"]} <= {"Pass", "Inconclusive"}
+    passed = [check for check in final["checks"] if check["verdict"] == "Pass"]
+    assert [check["weight"] for check in passed] == [25, 50]
+    first = passed[0]["metrics"]
     assert first["request-success-rate"]["value"] == 1
     assert first["latency-p99"]["value"] < 0.3
     assert first["prediction-mean"]["value"] == 0.5
@@ -143,9 +146,16 @@ def test_a_bad_canary_is_rolled_back_at_the_first_failing_step(loop, exporter, p
     # All traffic to the primary: the held canary runs no pod.
     wait_for(lambda: replicas(loop, f"{NAME}-canary") == 0, 10, what="canary scaled to 0")
     assert replicas(loop, NAME) == 4
-    status = loop.status("ModelDeployment", NAME)
+    # Serving works on the primary, but someone has to look at the canary: Degraded.
+    status = loop.wait_phase("ModelDeployment", NAME, "Degraded")
     assert status["model"]["uri"] == STABLE
     assert (status["canary"]["uri"], status["canary"]["trafficPercent"]) == (CANARY, 0)
+    (ready,) = status["conditions"]
+    assert ready["reason"] == "CanaryRolledBack"
+    assert ready["message"] == (
+        f"canary {CANARY} rolled back at 25%: latency-p99, prediction-mean, "
+        "request-success-rate failed; all traffic on the primary"
+    )
 
 
 def test_prometheus_unreachable_holds_the_weight_and_the_analysis_resumes(
@@ -183,7 +193,7 @@ def test_prometheus_unreachable_holds_the_weight_and_the_analysis_resumes(
 
 def test_a_restart_mid_analysis_resumes_at_the_same_step(loop, exporter, prometheus):
     serve(exporter, prometheus, loop, GOOD)
-    loop.commit({"models/scorer.yaml": scorer([25, 50, 75], failure_limit=1)})
+    loop.commit({"models/scorer.yaml": scorer([25, 50, 75], failure_limit=3)})
     loop.start(prometheus_url=prometheus.url)
     before = wait_analysis(loop, step=2, weight=50)
     loop.stop()
@@ -191,6 +201,7 @@ def test_a_restart_mid_analysis_resumes_at_the_same_step(loop, exporter, prometh
     loop.start(prometheus_url=prometheus.url)
     final = wait_analysis(loop, phase="Promoted")
     assert final["startedAt"] == before["startedAt"]
-    assert [check["weight"] for check in final["checks"]] == [25, 50, 75]
+    passed = [check["weight"] for check in final["checks"] if check["verdict"] == "Pass"]
+    assert passed == [25, 50, 75]
     # Never back to the first step, never straight to the end.
     assert weights(history(loop)) == [25, 50, 75, 100]
