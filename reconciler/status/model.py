@@ -18,6 +18,7 @@ import yaml
 from reconciler import yamlout
 from reconciler.phase import FAILING, Phase
 from reconciler.specs.loaded import SpecKey
+from reconciler.status.progress import event
 
 REPOSITORY_FILE = "repository.yaml"
 _SUBJECT_NAMES = 5  # names listed in a subject line before "+N more"
@@ -269,13 +270,20 @@ def commit_message(
 
     ``fraud-detector: Ready (2/2 replicas) at 1a2b3c4``, or for several specs
     ``3 specs changed at 1a2b3c4: a Ready, b Failed, c removed`` with one body line per spec.
+    A canary step or a sweep trial that leaves the phase as it was is named instead:
+    ``scorer: canary 25% -> 50% at 1a2b3c4``.
     """
     short = source_commit[:7]
     ordered = sorted(changes, key=lambda c: (c.key.namespace, c.key.name, c.key.kind))
     body: list[str] = []
     if len(ordered) == 1:
         change = ordered[0]
-        subject = f"{change.key.name}: {_describe(change.status)} at {short}"
+        happened = _happened(change)
+        previous, status = change.previous, change.status
+        if happened and previous and status and previous.phase == status.phase:
+            subject = f"{change.key.name}: {happened} at {short}"
+        else:
+            subject = f"{change.key.name}: {_describe(change.status, happened=happened)} at {short}"
         if change.status is not None and change.status.message:
             body.append(change.status.message)
     elif ordered:
@@ -283,7 +291,10 @@ def commit_message(
         more = len(ordered) - _SUBJECT_NAMES
         listed = ", ".join(names) + (f", +{more} more" if more > 0 else "")
         subject = f"{len(ordered)} specs changed at {short}: {listed}"
-        body.extend(f"- {c.key}: {_describe(c.status, with_message=True)}" for c in ordered)
+        body.extend(
+            f"- {c.key}: {_describe(c.status, with_message=True, happened=_happened(c))}"
+            for c in ordered
+        )
     else:
         phase = repository.source_phase if repository else Phase.READY
         subject = f"repository: {phase} at {short}"
@@ -300,10 +311,19 @@ def _phase_word(status: SpecStatus | None) -> str:
     return "removed" if status is None else str(status.phase)
 
 
-def _describe(status: SpecStatus | None, with_message: bool = False) -> str:
+def _happened(change: StatusChange) -> str | None:
+    """The canary step or sweep trial this change records, if it records one."""
+    if change.status is None:
+        return None
+    return event(change.previous.extra if change.previous else None, change.status.extra)
+
+
+def _describe(
+    status: SpecStatus | None, with_message: bool = False, happened: str | None = None
+) -> str:
     if status is None:
         return "removed"
-    detail = _detail(status)
+    detail = happened or _detail(status)
     text = f"{status.phase} ({detail})" if detail else str(status.phase)
     if with_message and status.message and status.message != detail:
         text += f": {status.message}"
