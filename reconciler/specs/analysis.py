@@ -72,8 +72,8 @@ BUILTIN_QUERIES: dict[str, dict[str, str]] = {
 
 
 class _Strict(BaseModel):
-    # The settings of every spec model (reconciler.specs.models.Strict), repeated here because
-    # that module imports this one.
+    # The settings of every spec model (reconciler.specs.models.common.Strict), repeated here
+    # because that package imports this module.
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
     )

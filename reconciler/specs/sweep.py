@@ -35,7 +35,7 @@ MAX_PARALLELISM = 100
 
 
 class _Strict(BaseModel):
-    # The configuration of reconciler.specs.models.Strict; that module imports this one.
+    # The configuration of reconciler.specs.models.common.Strict; that package imports this one.
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -46,7 +46,7 @@ class _Strict(BaseModel):
 
 
 def _fail(loc: tuple[str | int, ...], message: str, value: Any) -> NoReturn:
-    """Fail at ``loc`` (YAML spelling, relative to the model), as ``models._fail`` does."""
+    """Fail at ``loc`` (YAML spelling, relative to the model), as ``models.common.fail_at`` does."""
     error = PydanticCustomError("value_error", "{message}", {"message": message})
     raise ValidationError.from_exception_data(
         "spec", [InitErrorDetails(type=error, loc=loc, input=value)]
