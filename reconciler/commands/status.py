@@ -23,6 +23,7 @@ from reconciler.errors import SourceError
 from reconciler.logs import configure
 from reconciler.phase import Phase
 from reconciler.source.credentials import Credentials
+from reconciler.status.progress import progress
 from reconciler.status.reader import (
     StatusEntry,
     StatusSnapshot,
@@ -139,17 +140,25 @@ def filtered(
 
 
 def as_json(snapshot: StatusSnapshot, branch: str) -> dict[str, object]:
+    """The snapshot for scripts: each spec's status file as it is, plus ``progress`` (where its
+    canary analysis or sweep stands) for a spec that has one."""
     return {
         "branch": branch,
         "commit": snapshot.commit,
         "repository": snapshot.repository.to_dict() if snapshot.repository else None,
-        "specs": [
-            {"spec": e.key.name, "kind": e.key.kind, "namespace": e.key.namespace, "path": e.path}
-            | e.status.to_dict()
-            for e in snapshot.specs
-        ],
+        "specs": [_spec_json(e) for e in snapshot.specs],
         "problems": list(snapshot.problems),
     }
+
+
+def _spec_json(entry: StatusEntry) -> dict[str, object]:
+    key = entry.key
+    data = {"spec": key.name, "kind": key.kind, "namespace": key.namespace, "path": entry.path}
+    data |= entry.status.to_dict()
+    moving = progress(entry.status.extra)
+    if moving is not None:
+        data["progress"] = moving
+    return data
 
 
 def _phase(text: str) -> Phase:

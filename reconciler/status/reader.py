@@ -17,10 +17,13 @@ from reconciler.source.git import GitSource, tree_entries
 from reconciler.specs.loaded import SpecKey
 from reconciler.specs.models import ModelDeployment, Pipeline, TrainingJob
 from reconciler.status.model import REPOSITORY_FILE, RepositoryStatus, SpecStatus
+from reconciler.status.progress import progress
 
 # Status paths hold the kind in lower case; this gives the spelling people write in specs.
 COLUMNS = ("SPEC", "KIND", "NAMESPACE", "PHASE", "MESSAGE", "SOURCE")
 WIDE_COLUMNS = (*COLUMNS, "SINCE", "OBJECTS", "DETAIL")
+# Last, and only when a listed spec has a canary analysis or a sweep: the other columns stay put.
+PROGRESS_COLUMN = "PROGRESS"
 MAX_MESSAGE = 80  # characters of a message shown in the table; JSON output has all of it
 
 _KINDS = {
@@ -94,10 +97,14 @@ def read_statuses(
 
 def format_table(snapshot: StatusSnapshot, wide: bool = False) -> str:
     """One row per spec (SPEC, KIND, NAMESPACE, PHASE, MESSAGE, SOURCE; ``wide`` adds SINCE,
-    OBJECTS and DETAIL: replicas, current run, steps or served model), then the repository."""
+    OBJECTS and DETAIL: replicas, current run, steps or served model; PROGRESS when a canary
+    analysis or a sweep is listed), then the repository."""
     columns = WIDE_COLUMNS if wide else COLUMNS
+    found = [progress(e.status.extra) for e in snapshot.specs]
+    if any(found):
+        columns = (*columns, PROGRESS_COLUMN)
     rows = []
-    for e in snapshot.specs:
+    for e, moving in zip(snapshot.specs, found, strict=True):
         row: tuple[str, ...] = (
             e.key.name,
             e.key.kind,
@@ -109,6 +116,8 @@ def format_table(snapshot: StatusSnapshot, wide: bool = False) -> str:
         if wide:
             since = next((c.last_transition_time for c in e.status.conditions), "")
             row += (since, str(len(e.status.resources)), _detail(e.status))
+        if any(found):
+            row += (moving["summary"] if moving else "",)
         rows.append(row)
     widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
     lines = [
