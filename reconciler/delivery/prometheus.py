@@ -16,6 +16,7 @@ import urllib3
 
 from reconciler.delivery.provider import MetricsError
 from reconciler.errors import ConfigError
+from reconciler.source.git import scrub
 
 # Seconds to connect and to read an answer: a check waits at most this long per metric, and a
 # reconcile with checks due waits on it, so it stays well below any sensible interval.
@@ -40,6 +41,7 @@ class Prometheus:
     def __init__(self, url: str, token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self._headers = {"Accept": "application/json"}
+        self._token = token or ""
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         self._pool = urllib3.PoolManager(
@@ -55,7 +57,11 @@ class Prometheus:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             # urllib3 puts the URL in its messages: only the error's type is kept.
             raise MetricsError(f"Prometheus unreachable ({type(exc).__name__})") from None
-        return _value(response.status, response.data)
+        try:
+            return _value(response.status, response.data)
+        except MetricsError as exc:
+            # A proxy in front of Prometheus may quote the token it refused in its error.
+            raise MetricsError(scrub(str(exc), (self._token,))) from None
 
     def close(self) -> None:
         self._pool.clear()
