@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.render.common import CanaryTraffic
-from reconciler.specs.analysis import Analysis, Metric
+from reconciler.specs.models.analysis import Analysis, Metric
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _DIGITS = 6  # significant digits of a value kept in status: enough to read, stable to diff

@@ -7,7 +7,7 @@ checks)
 
 from __future__ import annotations
 
-from reconciler.specs.analysis import LATENCY_P99, SUCCESS_RATE, Analysis, Metric
+from reconciler.specs.models.analysis import LATENCY_P99, SUCCESS_RATE, Analysis, Metric
 
 _WORDS = {SUCCESS_RATE: "request success rate", LATENCY_P99: "p99 latency"}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reconciler.specs.analysis import BUILTIN_QUERIES, PLACEHOLDER, Metric
 from reconciler.specs.models import ModelDeployment
+from reconciler.specs.models.analysis import BUILTIN_QUERIES, PLACEHOLDER, Metric
 
 SELDON_CANARY = "canary"  # the canary predictor's name (reconciler.render.seldon)
 

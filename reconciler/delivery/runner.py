@@ -25,9 +25,9 @@ from reconciler.delivery.provider import MetricsError, MetricsProvider
 from reconciler.delivery.queries import render_query, revision, template
 from reconciler.desired import Desired
 from reconciler.render.common import CanaryTraffic
-from reconciler.specs.analysis import Analysis
 from reconciler.specs.loaded import LoadedSpec, SpecKey
 from reconciler.specs.models import ModelDeployment
+from reconciler.specs.models.analysis import Analysis
 from reconciler.status.model import SpecStatus
 
 log = structlog.get_logger(__name__)

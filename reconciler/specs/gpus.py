@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from reconciler.render.common import split_replicas
 from reconciler.specs.fieldpaths import FieldPath
 from reconciler.specs.models import AnySpec, ModelDeployment, Pipeline, TrainingJob
-from reconciler.specs.sweep import grid_size
+from reconciler.specs.models.sweep import grid_size
 
 # Steps with GPUs among which the heaviest set that can run at once is searched for; a
 # pipeline with more counts all of them together, so a hostile spec cannot make loading slow.

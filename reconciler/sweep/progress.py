@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.lifecycle import Run
-from reconciler.specs.sweep import Objective
+from reconciler.specs.models.sweep import Objective
 from reconciler.sweep.trials import SweepPlan, Trial
 
 GOAL_REACHED = "GoalReached"

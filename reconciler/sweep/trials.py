@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.render.identity import canonical_json, run_hash, run_name
 from reconciler.specs.models import TrainingJob
-from reconciler.specs.sweep import Range, Sweep, range_points, space_size
+from reconciler.specs.models.sweep import Range, Sweep, range_points, space_size
 
 ParameterValue = bool | int | float | str
 # Draws without a new point before a random sweep over a small discrete space gives up.

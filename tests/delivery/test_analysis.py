@@ -19,7 +19,7 @@ from reconciler.delivery.analysis import (
     summary,
 )
 from reconciler.render.common import CanaryTraffic
-from reconciler.specs.analysis import Analysis, Metric
+from reconciler.specs.models.analysis import Analysis, Metric
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from reconciler.delivery.explain import describe
 from reconciler.review import narrate
 from reconciler.review.model import SpecChangeKind
-from reconciler.specs.analysis import Analysis
 from reconciler.specs.models import SPEC_ADAPTER
+from reconciler.specs.models.analysis import Analysis
 
 ANALYSIS = {
     "steps": [10, 25, 50],

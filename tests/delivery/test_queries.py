@@ -10,8 +10,8 @@ from reconciler.delivery.prometheus import _value, load_token
 from reconciler.delivery.provider import MetricsError
 from reconciler.delivery.queries import render_query, revision, template
 from reconciler.errors import ConfigError
-from reconciler.specs.analysis import BUILTIN_QUERIES, Metric, placeholders
 from reconciler.specs.models import SPEC_ADAPTER
+from reconciler.specs.models.analysis import BUILTIN_QUERIES, Metric, placeholders
 
 
 def serving(runtime: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.lifecycle import Run
-from reconciler.specs.sweep import Objective
+from reconciler.specs.models.sweep import Objective
 from reconciler.sweep.progress import (
     ALL_DONE,
     BUDGET,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.specs.loader import load_directory
-from reconciler.specs.sweep import Range, range_points
+from reconciler.specs.models.sweep import Range, range_points
 from tests.specs.conftest import Writer
 from tests.sweep.specs import sweep_yaml
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from reconciler.specs.analysis import Analysis
+from reconciler.specs.models.analysis import Analysis
 from reconciler.specs.models.common import (
     Adopt,
     Env,

@@ -23,7 +23,7 @@ from reconciler.specs.models.common import (
     fail_at,
     unset,
 )
-from reconciler.specs.sweep import Sweep
+from reconciler.specs.models.sweep import Sweep
 
 # Runs are named "<name>-<hash8>".
 MAX_TRAINING_NAME = 63 - HASH_SUFFIX_LENGTH

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StrictInt, field_validator, model_validator
+
+from reconciler.specs.models.common import Strict, duration_seconds
 
 SUCCESS_RATE = "request-success-rate"
 LATENCY_P99 = "latency-p99"
@@ -71,26 +72,12 @@ BUILTIN_QUERIES: dict[str, dict[str, str]] = {
 }
 
 
-class _Strict(BaseModel):
-    # The settings of every spec model (reconciler.specs.models.common.Strict), repeated here
-    # because that package imports this module.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
-def _seconds(text: str) -> int:
-    from reconciler.specs.models import duration_seconds  # imported here: models imports us
-
-    return duration_seconds(text)
-
-
 def placeholders(query: str) -> list[str]:
     """The placeholder names a query template uses, in order."""
     return PLACEHOLDER.findall(query)
 
 
-class Metric(_Strict):
+class Metric(Strict):
     name: str = Field(
         description="a built-in (request-success-rate, latency-p99) or a name for the query"
     )
@@ -136,7 +123,7 @@ class Metric(_Strict):
         return self
 
 
-class Analysis(_Strict):
+class Analysis(Strict):
     steps: list[StrictInt] = Field(
         min_length=1, description="traffic percentages to the canary, one per check, increasing"
     )
@@ -170,7 +157,7 @@ class Analysis(_Strict):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
-        if _seconds(value) <= 0:
+        if duration_seconds(value) <= 0:
             raise ValueError("interval must be longer than 0s")
         return value
 
@@ -185,4 +172,4 @@ class Analysis(_Strict):
 
     @property
     def interval_seconds(self) -> int:
-        return _seconds(self.interval)
+        return duration_seconds(self.interval)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     StrictBool,
@@ -23,34 +21,14 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
-    ValidationError,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from reconciler.specs.models.common import Strict, fail_at
 
 MAX_TRIALS = 500  # one status file lists every trial: beyond this it stops being readable
 MAX_VALUES = 1000  # points one parameter may take
 MAX_PARALLELISM = 100
-
-
-class _Strict(BaseModel):
-    # The configuration of reconciler.specs.models.common.Strict; that package imports this one.
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        str_strip_whitespace=False,
-    )
-
-
-def _fail(loc: tuple[str | int, ...], message: str, value: Any) -> NoReturn:
-    """Fail at ``loc`` (YAML spelling, relative to the model), as ``models.common.fail_at`` does."""
-    error = PydanticCustomError("value_error", "{message}", {"message": message})
-    raise ValidationError.from_exception_data(
-        "spec", [InitErrorDetails(type=error, loc=loc, input=value)]
-    )
 
 
 def _number(value: Any) -> Any:
@@ -74,7 +52,7 @@ Number = Annotated[
 Value = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
-class Range(_Strict):
+class Range(Strict):
     """Numbers from ``min`` to ``max``: every ``step``, or ``count`` points (evenly spaced, or
     evenly in log space with ``scale: log``); neither, for a random sweep, draws from the whole
     interval."""
@@ -152,7 +130,7 @@ Space = Annotated[
 ]
 
 
-class Objective(_Strict):
+class Objective(Strict):
     metric: str = Field(
         min_length=1,
         max_length=63,
@@ -164,7 +142,7 @@ class Objective(_Strict):
     )
 
 
-class Sweep(_Strict):
+class Sweep(Strict):
     """Trials of one TrainingJob, each a run with the sweep's parameter values merged over
     ``spec.hyperparameters``."""
 
@@ -192,17 +170,17 @@ class Sweep(_Strict):
     def _algorithm(self) -> Sweep:
         if self.algorithm == "random":
             if self.seed is None:
-                _fail((), "a random sweep needs a seed, so its trials follow from the spec", None)
+                fail_at((), "a random sweep needs a seed, so its trials follow from the spec", None)
             if self.max_trials is None:
-                _fail((), "a random sweep needs maxTrials", None)
+                fail_at((), "a random sweep needs maxTrials", None)
             return self
         if self.seed is not None:
-            _fail(("seed",), "seed applies to random sweeps only", self.seed)
+            fail_at(("seed",), "seed applies to random sweeps only", self.seed)
         for name, space in self.parameters.items():
             if isinstance(space, Range) and not space.finite:
-                _fail(("parameters", name), "a grid parameter needs step or count", None)
+                fail_at(("parameters", name), "a grid parameter needs step or count", None)
         if self.max_trials is None and grid_size(self) > MAX_TRIALS:
-            _fail(
+            fail_at(
                 ("parameters",),
                 f"the grid has {grid_size(self)} points; set maxTrials (at most {MAX_TRIALS})",
                 None,
