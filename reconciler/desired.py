@@ -15,6 +15,7 @@ from typing import Any
 from reconciler import labels
 from reconciler.inventory import ObjectRef
 from reconciler.lifecycle import Promotion, Run, choose_model, pipeline_progress, runs_to_keep
+from reconciler.phase import Phase
 from reconciler.render import RenderContext, render
 from reconciler.render.common import CanaryTraffic
 from reconciler.specs.loaded import LoadedSpec, SpecKey
@@ -196,7 +197,7 @@ def _pipeline(
         entry: dict[str, Any] = {"name": p.name, "run": p.run_name, "phase": p.phase}
         if upstream.get(p.name):
             entry["dependsOn"] = list(upstream[p.name])  # the edges of the dashboard's graph
-        if p.phase not in ("Succeeded", "Progressing"):
+        if p.phase not in (Phase.SUCCEEDED, Phase.PROGRESSING):
             entry["reason"] = p.reason
         if p.run is not None and p.run.metrics:
             entry["metrics"] = dict(sorted(p.run.metrics.items()))

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reconciler.phase import FAILING, HEALTHY
+from reconciler.phase import FAILING, HEALTHY, Phase
 from reconciler.specs.loaded import SpecKey
 from reconciler.status.model import RepositoryStatus, SpecStatus, status_path
 from reconciler.sweep import report as sweep_report
@@ -24,25 +24,25 @@ MAX_GRAPHS = 30  # pipeline graphs drawn; more would make the page slow to rende
 OPEN_HEALTHY = 20  # healthy specs of a namespace shown without unfolding
 
 MARKERS = {
-    "Failed": "❌",
-    "Invalid": "⛔",
-    "Degraded": "🟠",
-    "Progressing": "🔄",
-    "Pending": "⏳",
-    "Ready": "🟢",
-    "Succeeded": "✅",
+    Phase.FAILED: "❌",
+    Phase.INVALID: "⛔",
+    Phase.DEGRADED: "🟠",
+    Phase.PROGRESSING: "🔄",
+    Phase.PENDING: "⏳",
+    Phase.READY: "🟢",
+    Phase.SUCCEEDED: "✅",
 }
 # Order of rows: what needs a person first.
 _RANK = {phase: rank for rank, phase in enumerate(MARKERS)}
-# Mermaid fill and stroke per phase (step phases include Running and Blocked).
+# Mermaid fill and stroke per phase of a pipeline step.
 _COLOURS = {
-    "Succeeded": ("#d4edda", "#28a745"),
-    "Ready": ("#d4edda", "#28a745"),
-    "Running": ("#cce5ff", "#007bff"),
-    "Progressing": ("#cce5ff", "#007bff"),
-    "Pending": ("#eeeeee", "#999999"),
-    "Blocked": ("#fff3cd", "#d39e00"),
-    "Failed": ("#f8d7da", "#dc3545"),
+    Phase.SUCCEEDED: ("#d4edda", "#28a745"),
+    Phase.READY: ("#d4edda", "#28a745"),
+    Phase.PROGRESSING: ("#cce5ff", "#007bff"),
+    Phase.PENDING: ("#eeeeee", "#999999"),
+    Phase.BLOCKED: ("#fff3cd", "#d39e00"),
+    Phase.DEGRADED: ("#f8d7da", "#dc3545"),
+    Phase.FAILED: ("#f8d7da", "#dc3545"),
 }
 
 _PLAIN = re.compile(rf"[\w.,:/ ()-]{{0,{MAX_MESSAGE}}}")
@@ -172,7 +172,7 @@ def _graph(steps: Sequence[Mapping[str, Any]]) -> list[str]:
     used: set[str] = set()
     for step in steps:
         name, phase = str(step.get("name")), str(step.get("phase") or "Pending")
-        style = phase if phase in _COLOURS else "Pending"
+        style = Phase(phase) if phase in _COLOURS else Phase.PENDING
         used.add(style)
         label = f"{name}<br/>{phase}".replace('"', "#quot;")
         lines.append(f'  {ids[name]}["{label}"]:::{style}')
