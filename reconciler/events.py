@@ -147,10 +147,12 @@ def _promotions(status: SpecStatus, previous: SpecStatus | None) -> list[Occurre
 
 
 def _serving_object(resources: tuple[ResourceRef, ...]) -> tuple[ObjectRef, str] | None:
-    """The object that serves (a Deployment, an InferenceService): first in apply order."""
-    if not resources:
+    """The object that serves (a Deployment, an InferenceService): first in apply order after
+    the Service, which only routes to it and is applied before every pod-making kind."""
+    serving = [r for r in resources if (r.api_version, r.kind) != ("v1", "Service")] or resources
+    if not serving:
         return None
-    first = min(resources, key=lambda r: kinds.rank(r.api_version.rpartition("/")[0], r.kind))
+    first = min(serving, key=lambda r: kinds.rank(r.api_version.rpartition("/")[0], r.kind))
     return ObjectRef(first.api_version, first.kind, first.namespace, first.name), first.uid
 
 

@@ -75,11 +75,14 @@ def _crd(group: str, version: str, kind: str, project: str, **fields) -> KindInf
     return KindInfo(group, version, kind, kind.lower() + "s", installed_by=project, **fields)
 
 
-# The apply order, as Flux's ssa/sort.go keeps it: what another object refers to exists first
-# (namespaces, then what pods mount or run as), then training runs (a ModelDeployment may serve
-# what they produce), then serving. Within serving a Deployment precedes the Service that
-# selects its pods and the HorizontalPodAutoscaler whose scale target it is. Pruning walks the
-# same order backwards, so a namespace goes last, after its contents.
+# The apply order: what another object refers to exists first (namespaces, then what pods mount
+# or run as, and Services, which a pod finds through the environment it starts with), then
+# training runs (a ModelDeployment may serve what they produce), then serving, where a
+# Deployment precedes the HorizontalPodAutoscaler whose scale target it is. Services go before
+# every pod-making kind, as Helm and kustomize order them, also for speed: a real API server's
+# Service apply (which allocates a cluster IP) gets several times slower while new pods load it,
+# and more applies in flight do not help (bench/README.md). Pruning walks the same order
+# backwards, so a namespace goes last, after its contents.
 KINDS: tuple[KindInfo, ...] = (
     # cluster scaffolding
     KindInfo(
@@ -94,6 +97,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("", "v1", "Secret", "secrets"),
     KindInfo("", "v1", "ConfigMap", "configmaps"),
     KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    KindInfo("", "v1", "Service", "services", health="service", verbs=MANAGED),
     # training
     KindInfo("batch", "v1", "Job", "jobs", health="job", list_keys=POD_LIST_KEYS, verbs=MANAGED),
     _crd(
@@ -133,7 +137,6 @@ KINDS: tuple[KindInfo, ...] = (
         list_keys=POD_LIST_KEYS,
         verbs=MANAGED,
     ),
-    KindInfo("", "v1", "Service", "services", health="service", verbs=MANAGED),
     KindInfo(
         "autoscaling",
         "v2",

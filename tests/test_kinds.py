@@ -108,7 +108,8 @@ def test_training_applies_before_serving_and_namespaces_first() -> None:
     assert rank("", "Namespace") < rank("batch", "Job")
     for group, kind in (("kubeflow.org", "PyTorchJob"), ("trainer.kubeflow.org", "TrainJob")):
         assert rank("batch", "Job") < rank(group, kind) < rank("apps", "Deployment")
-    assert rank("apps", "Deployment") < rank("", "Service")
+    # Services before every pod-making kind: a pod's environment names the Services it started with
+    assert rank("", "Namespace") < rank("", "Service") < rank("batch", "Job")
     assert rank("example.com", "Widget") == kinds.UNKNOWN_RANK
 
 

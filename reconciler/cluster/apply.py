@@ -1,7 +1,7 @@
 """Server-side apply and deletion, with bounded concurrency and retries.
 
-Objects go in the rank order of ``reconciler.order`` (namespaces, then training, then serving), one
-kind at a time and several objects of a kind at once. Transient errors (409 Conflict, 429, 5xx,
+Objects go in the rank order of ``reconciler.order`` (namespaces, Services, then training, then
+serving), one kind at a time and several objects of a kind at once. Transient errors (409 Conflict, 429, 5xx,
 dropped connections) are retried with jittered exponential backoff, honouring Retry-After; the
 server's answer is recorded in the watch cache so the watch event it causes is a no-op.
 

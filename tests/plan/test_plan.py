@@ -433,11 +433,11 @@ def test_apply_order_then_prune_order() -> None:
     assert [(c.action, c.ref.kind) for c in changes] == [
         (Action.CREATE, "Namespace"),
         (Action.CREATE, "ConfigMap"),
+        (Action.CREATE, "Service"),
         (Action.CREATE, "Job"),
         (Action.CREATE, "PyTorchJob"),
         (Action.CREATE, "RayJob"),
         (Action.CREATE, "Deployment"),
-        (Action.CREATE, "Service"),
         (Action.CREATE, "HorizontalPodAutoscaler"),
         (Action.CREATE, "InferenceService"),
         (Action.CREATE, "SeldonDeployment"),
@@ -475,7 +475,10 @@ def test_changeset_views() -> None:
         obj("v1", "ConfigMap", "orphan"),
     ]
     changeset = plan(desired, live)
-    assert [c.ref.name for c in changeset.creates] == ["train", "web"]
+    assert [(c.ref.kind, c.ref.name) for c in changeset.creates] == [
+        ("Service", "web"),
+        ("Job", "train"),
+    ]
     assert [c.ref.name for c in changeset.noops] == ["web"]
     assert [c.ref.name for c in changeset.prunes] == ["orphan", "stale"]
     assert changeset.updates == () and changeset.keeps == ()

@@ -67,8 +67,8 @@ def test_stdout_is_in_apply_order_then_by_name(capsys: pytest.CaptureFixture[str
     assert main(["render", str(EXAMPLES)]) == 0
     manifests = list(yaml.safe_load_all(capsys.readouterr().out))
     kinds = [m["kind"] for m in manifests]
-    # Training runs before the serving that may wait for them; a Deployment before its Service.
-    assert kinds.index("Job") < kinds.index("Deployment") < kinds.index("Service")
+    # Services before any pod starts; training runs before the serving that may wait for them.
+    assert kinds.index("Service") < kinds.index("Job") < kinds.index("Deployment")
     jobs = [
         (m["metadata"]["namespace"], m["metadata"]["name"]) for m in manifests if m["kind"] == "Job"
     ]
