@@ -17,8 +17,8 @@ DEFAULT_KUBECONFIG = "sandbox.kubeconfig"
 # The sandbox package and what only its extra installs (pyproject.toml, extra "sandbox").
 SANDBOX_MODULES = frozenset({"reconciler_sandbox", "kubernetes_validate"})
 NOT_INSTALLED = (
-    "the sandbox is not installed (it is a development tool, left out of the production image):"
-    " run pip install 'reconciler[sandbox]' from a source checkout"
+    "the sandbox is not installed (a development tool, left out of the production image):"
+    " install reconciler[sandbox] from a source checkout: pip install -e '.[sandbox]'"
 )
 
 

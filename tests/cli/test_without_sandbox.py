@@ -71,7 +71,7 @@ def test_the_sandbox_commands_say_how_to_install_it(command, tmp_path):
     done = without_sandbox(RUN_CLI, command, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == f"reconciler {command}: {NOT_INSTALLED}\n"
-    assert "pip install 'reconciler[sandbox]'" in done.stderr
+    assert "reconciler[sandbox]" in done.stderr and "pip install -e '.[sandbox]'" in done.stderr
     assert list(tmp_path.iterdir()) == [], "nothing was started or written"
 
 
