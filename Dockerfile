@@ -9,6 +9,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # Dependencies ship as binary wheels (pygit2 bundles libgit2 and libssh2): no compiler needed.
 COPY pyproject.toml README.md* ./
+# reconciler/ alone: the sandbox (reconciler_sandbox/) is a development and test tool, so the
+# wheel built here holds no sandbox and `reconciler sandbox`/`demo` say how to install it.
 COPY reconciler ./reconciler
 RUN python -m venv /opt/reconciler \
     && /opt/reconciler/bin/pip wheel --no-deps --wheel-dir /wheels . \

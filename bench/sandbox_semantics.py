@@ -13,9 +13,9 @@ import copy
 import time
 from collections.abc import Callable
 
-from reconciler.sandbox.defaults import default_object
-from reconciler.sandbox.fieldmanager import apply, list_keys_for
-from reconciler.sandbox.validation import Validator
+from reconciler_sandbox.defaults import default_object
+from reconciler_sandbox.fieldmanager import apply, list_keys_for
+from reconciler_sandbox.validation import Validator
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

@@ -19,7 +19,7 @@ import time
 
 from kubernetes import client
 
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

@@ -14,13 +14,13 @@ from reconciler import health, kinds
 from reconciler.engine import MANAGED_KINDS
 from reconciler.errors import NotServed
 from reconciler.render import render
-from reconciler.sandbox.custom_workloads import custom_controllers
-from reconciler.sandbox.workloads import (
+from reconciler.specs.models import Backend, ModelFormat, Runtime
+from reconciler_sandbox.custom_workloads import custom_controllers
+from reconciler_sandbox.workloads import (
     DeploymentController,
     HorizontalPodAutoscalerController,
     JobController,
 )
-from reconciler.specs.models import Backend, ModelFormat, Runtime
 from tests.deploy.permissions import required
 from tests.render.support import (
     context,

@@ -16,6 +16,7 @@ import pygit2
 
 from reconciler import config
 from reconciler.commands.progress import Progress
+from reconciler.commands.sandbox import sandbox_required
 from reconciler.logs import configure
 from reconciler.status.reader import StatusEntry
 from reconciler.status.writer import NOTES_REF
@@ -100,8 +101,9 @@ def _lineage(entry: StatusEntry) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that every other command starts without loading the sandbox.
-    from reconciler.sandbox.testing import running_sandbox
+    # Imported here: the sandbox is an optional package, and every other command starts without it.
+    with sandbox_required():
+        from reconciler_sandbox.testing import running_sandbox
     from reconciler.service import Service
     from reconciler.status.reader import format_table, read_statuses
 

@@ -6,12 +6,31 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.errors import ConfigError
 
 HELP = "run a development Kubernetes API sandbox on 127.0.0.1 (not a cluster)"
 DEFAULT_KUBECONFIG = "sandbox.kubeconfig"
+# The sandbox package and what only its extra installs (pyproject.toml, extra "sandbox").
+SANDBOX_MODULES = frozenset({"reconciler_sandbox", "kubernetes_validate"})
+NOT_INSTALLED = (
+    "the sandbox is not installed (a development tool, left out of the production image):"
+    " install reconciler[sandbox] from a source checkout: pip install -e '.[sandbox]'"
+)
+
+
+@contextmanager
+def sandbox_required() -> Iterator[None]:
+    """Wrap the lazy imports of reconciler_sandbox: if it is missing, say how to install it."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in SANDBOX_MODULES:
+            raise
+        raise ConfigError(NOT_INSTALLED) from exc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,8 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.sandbox.core import NOTICE, Sandbox
-    from reconciler.sandbox.errors import StatusError
+    with sandbox_required():
+        from reconciler_sandbox.core import NOTICE, Sandbox
+        from reconciler_sandbox.errors import StatusError
 
     for option, value in (("--crds", args.crds), ("--scenario", args.scenario)):
         if value and not Path(value).exists():

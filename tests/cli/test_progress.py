@@ -16,7 +16,7 @@ import pytest
 from reconciler.commands.demo import seed_repository
 from reconciler.commands.progress import Progress
 from reconciler.metrics import Metrics
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.waiting import wait_for
 
 

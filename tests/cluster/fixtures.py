@@ -20,8 +20,8 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from reconciler.sandbox.core import Sandbox
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.core import Sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.cluster.real import BOOT_TIMEOUT, RealCluster, Unavailable, up_command
 from tests.cluster.shared import SharedBooting, run_directory, shared_real_cluster
 from tests.waiting import wait_for

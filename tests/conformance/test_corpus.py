@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.cluster.fixtures import Cluster
 from tests.cluster.real import RealCluster
 from tests.conformance import runner

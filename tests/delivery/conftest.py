@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.delivery.prometheus import Exporter, Prometheus, require_prometheus
 from tests.loop.harness import running_loop
 

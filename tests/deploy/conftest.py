@@ -40,8 +40,8 @@ def documents(rendered: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="package")
 def sandbox():
     testing = pytest.importorskip(
-        "reconciler.sandbox.testing",
-        reason="reconciler.sandbox.testing (the API sandbox) is not available",
+        "reconciler_sandbox.testing",
+        reason="reconciler_sandbox.testing (the API sandbox) is not available",
     )
     with testing.running_sandbox(crds_dir=crds_dir(), deployment_delay=0.05) as running:
         yield running

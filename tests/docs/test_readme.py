@@ -12,7 +12,7 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 # The quick start and the test command; .ci/run relies on the second.
 COMMANDS = [
-    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && reconciler demo",
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[sandbox]' && reconciler demo",
     "python -m pytest -n 2 -q",
 ]
 

@@ -12,7 +12,7 @@ from reconciler.cluster.events import EventRecorder
 from reconciler.events import Occurrence
 from reconciler.inventory import ObjectRef
 from reconciler.metrics import Metrics
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.waiting import wait_for
 
 PATH = "/apis/events.k8s.io/v1/namespaces/default/events"

@@ -12,8 +12,8 @@ from reconciler.cluster.client import KubeClient
 from reconciler.cluster.lease import LeaderElector
 
 testing = pytest.importorskip(
-    "reconciler.sandbox.testing",
-    reason="reconciler.sandbox.testing (the API sandbox serving Leases) is not available",
+    "reconciler_sandbox.testing",
+    reason="reconciler_sandbox.testing (the API sandbox serving Leases) is not available",
 )
 
 sandbox = testing.sandbox_fixture(scope="package", deployment_delay=0.05)

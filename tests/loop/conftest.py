@@ -1,6 +1,6 @@
 import pytest
 
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.loop.harness import running_loop
 
 

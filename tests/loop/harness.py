@@ -14,8 +14,8 @@ import yaml
 from kubernetes import client as k8s
 
 from reconciler import config
-from reconciler.sandbox.core import Sandbox
 from reconciler.service import Service
+from reconciler_sandbox.core import Sandbox
 from tests.cluster.fixtures import Cluster
 from tests.source.remotes import Remote, branch_files
 from tests.waiting import wait_for

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.loop.harness import running_loop, serving
 from tests.notify.receiver import receiving
 from tests.waiting import wait_for

@@ -14,7 +14,7 @@ from reconciler import labels
 from reconciler.cluster.cache import WatchCache, WatchEvent
 from reconciler.cluster.client import KubeClient
 from reconciler.cluster.discovery import Discovery
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.loop.conftest import loop, sandbox  # noqa: F401 - the loop tests' fixtures
 from tests.loop.harness import serving, training
 from tests.waiting import wait_for

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from reconciler.sandbox.core import Sandbox
 from reconciler.service import Service
+from reconciler_sandbox.core import Sandbox
 from tests.cluster.fixtures import Cluster
 from tests.loop.conftest import loop, sandbox  # noqa: F401 - the loop tests' fixtures
 from tests.loop.harness import Loop, serving

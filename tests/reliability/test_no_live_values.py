@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from reconciler.cli import main
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.loop.harness import Loop, running_loop, serving
 from tests.waiting import wait_for
 

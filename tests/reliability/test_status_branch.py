@@ -15,7 +15,7 @@ import pygit2
 import pytest
 import yaml
 
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.loop.harness import Loop, running_loop, serving
 from tests.waiting import wait_for
 

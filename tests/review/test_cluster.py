@@ -11,8 +11,8 @@ from reconciler.cluster.client import APPLY_PATCH, MERGE_PATCH, Connection, Kube
 from reconciler.cluster.discovery import Discovery
 from reconciler.review import render_side
 from reconciler.review.model import Revision
-from reconciler.sandbox.testing import running_sandbox
 from reconciler.specs.loader import load_directory
+from reconciler_sandbox.testing import running_sandbox
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/ml-team/deployments/fraud-detector"
 FORMATS = ("text", "markdown", "json")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from reconciler.sandbox.core import Sandbox
-from reconciler.sandbox.testing import sandbox_fixture
+from reconciler_sandbox.core import Sandbox
+from reconciler_sandbox.testing import sandbox_fixture
 
 CRDS_DIR = Path(__file__).resolve().parents[3] / "shared" / "crds"
 

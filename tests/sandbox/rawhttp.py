@@ -8,7 +8,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.sandbox.core import Sandbox
+from reconciler_sandbox.core import Sandbox
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.sandbox.core import Sandbox
+from reconciler_sandbox.core import Sandbox
 from tests.sandbox.conftest import deployment
 from tests.sandbox.rawhttp import raw_watch, request
 

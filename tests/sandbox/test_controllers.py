@@ -6,7 +6,7 @@ from kubernetes import client, watch
 
 from reconciler.health import assess
 from reconciler.phase import Phase
-from reconciler.sandbox.core import Sandbox
+from reconciler_sandbox.core import Sandbox
 from tests.sandbox.conftest import available, deployment, job
 from tests.waiting import wait_for
 

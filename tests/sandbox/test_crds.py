@@ -10,8 +10,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from reconciler.sandbox.core import Sandbox
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.core import Sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.sandbox.rawhttp import request
 
 WIDGETS = {

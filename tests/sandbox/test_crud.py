@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from reconciler.sandbox.core import Sandbox
+from reconciler_sandbox.core import Sandbox
 from tests.sandbox.conftest import available, deployment, job
 from tests.sandbox.rawhttp import request
 from tests.waiting import wait_for

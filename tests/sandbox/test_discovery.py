@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from reconciler.sandbox.core import Sandbox
+from reconciler_sandbox.core import Sandbox
 from tests.sandbox.rawhttp import request
 
 

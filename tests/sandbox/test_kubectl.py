@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler.sandbox.core import Sandbox
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.core import Sandbox
+from reconciler_sandbox.testing import running_sandbox
 from tests.sandbox.conftest import deployment
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.sandbox import protobuf
-from reconciler.sandbox.errors import StatusError
+from reconciler_sandbox import protobuf
+from reconciler_sandbox.errors import StatusError
 
 # `kubectl create namespace ml`, as captured with -v=8: every non-pointer string is on the wire.
 NAMESPACE = bytes.fromhex(

@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from reconciler.sandbox.core import Sandbox
+from reconciler_sandbox.core import Sandbox
 from tests.sandbox.conftest import deployment
 from tests.sandbox.rawhttp import connect, raw_watch, request
 

@@ -13,10 +13,10 @@ import pytest
 from kubernetes import client, watch
 
 from reconciler.render import RenderContext, render, static_resolver
-from reconciler.sandbox.core import Sandbox
-from reconciler.sandbox.testing import running_sandbox
 from reconciler.specs.loaded import LoadedSpec
 from reconciler.specs.models import SPEC_ADAPTER
+from reconciler_sandbox.core import Sandbox
+from reconciler_sandbox.testing import running_sandbox
 
 CRDS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 COMMIT = "c0ffee" + "0" * 34

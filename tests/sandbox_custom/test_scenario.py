@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.sandbox import errors, scenario
+from reconciler_sandbox import errors, scenario
 
 
 def test_first_matching_service_rule_wins() -> None:

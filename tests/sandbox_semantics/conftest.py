@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.sandbox.validation import Validator
+from reconciler_sandbox.validation import Validator
 
 # The upstream CRDs live beside the project (see their README); absent in a plain clone.
 CRD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "crds"

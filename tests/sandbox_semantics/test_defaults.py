@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from reconciler.sandbox.defaults import (
+from reconciler_sandbox.defaults import (
     allocate_cluster_ip,
     assign_cluster_ip,
     default_job_identity,

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from reconciler.sandbox.fieldmanager import ApplyConflict, apply, list_keys_for, record_update
+from reconciler_sandbox.fieldmanager import ApplyConflict, apply, list_keys_for, record_update
 
 KEYS = list_keys_for("apps/v1", "Deployment")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from reconciler_sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 
 RFC6902 = [
     ({"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux"}], {"baz": "qux", "foo": "bar"}),

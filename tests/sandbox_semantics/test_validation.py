@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from reconciler.sandbox.defaults import default_object
-from reconciler.sandbox.validation import InvalidObject, Validator
+from reconciler_sandbox.defaults import default_object
+from reconciler_sandbox.validation import InvalidObject, Validator
 
 
 def _causes(error: InvalidObject) -> list[tuple[str, str]]:
