@@ -10,7 +10,7 @@ import pytest
 from reconciler.cluster.apply import Writer
 from reconciler.cluster.client import Connection, KubeClient
 from reconciler.cluster.discovery import Discovery
-from reconciler.sandbox.testing import running_sandbox
+from reconciler_sandbox.testing import running_sandbox
 
 IN_FLIGHT = 16  # more than the kubernetes client's own pool (5 per core) on a 2-core machine
 
