@@ -198,7 +198,9 @@ def install(
     def make(
         *components: str, without: tuple[str, str, str] | None = None, spec_namespaces: bool
     ) -> Install:
-        suffix = secrets.token_hex(3)
+        # A letter first: "-12e345" is a number to kustomize's YAML 1.2 but is written unquoted
+        # by PyYAML's YAML 1.1, so a digits-only suffix broke the render now and then.
+        suffix = "r" + secrets.token_hex(3)
         own = f"rbac-{suffix}"
         namespaces = (f"{own}-team", f"{own}-staging")
         text = render(real_cluster.kubectl, tmp_path, components, suffix)
