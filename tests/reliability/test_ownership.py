@@ -160,7 +160,8 @@ def test_two_installations_never_touch_each_others_objects(tmp_path, cluster):
         head = second.commit({"models/clash.yaml": serving("a-0", replicas=4)})
         second.reconciled(head)
         clash = second.wait_phase("ModelDeployment", "a-0", "Failed")
-        assert f"Deployment {first.namespace}/a-0 already exists" in clash["message"]
+        # The first object in apply order that belongs to someone else is named: the Service.
+        assert f"Service {first.namespace}/a-0 already exists" in clash["message"]
         assert first.apps.read_namespaced_deployment("a-0", first.namespace).spec.replicas == 1
         # Each prunes only its own: the first retires a-1, the second retires its clash.
         first.reconciled(first.commit({"models/a1.yaml": None}))
