@@ -119,7 +119,11 @@ class ClusterSettings(_Frozen):
         "reconciler's own account then needs only impersonate on it (docs/security.md)",
     )
     apply_concurrency: int = Field(
-        4, ge=1, le=64, description="objects applied at once; the API server's QPS is the limit"
+        16,
+        ge=1,
+        le=64,
+        description="objects applied at once; a real API server answers many applies at a time "
+        "(bench/README.md), and its QPS limits are the bound",
     )
     max_prune_fraction: float = Field(
         0.5,
