@@ -19,10 +19,10 @@ class Trigger:
 
 @dataclass(frozen=True)
 class EngineOptions:
-    instance: str  # this installation's identity (cluster.inventory): what it owns
+    instance: str  # this installation's identity (reconciler/inventory.py): what it owns
     max_prune_fraction: float = 0.5
     allow_prune: str | None = None  # the operator releases the guard held at this commit
-    apply_concurrency: int = 4
+    apply_concurrency: int = 16  # as ClusterSettings' default (bench/README.md says why)
     limits: TenancyLimits | None = None  # the operator's, tightening reconciler.yaml's
     max_fetch_backoff: float = 60.0  # seconds; a failing remote is retried at most this rarely
     # seconds; a reconcile that raised is retried after 1, 2, 4 ... s, at most this rarely
