@@ -22,10 +22,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from reconciler_sandbox import errors, selectors
+from reconciler_sandbox import errors, eventsview, selectors
 from reconciler_sandbox.discovery import ResourceType
 from reconciler_sandbox.rest import Api
-from reconciler_sandbox.store import Expired, dumps
+from reconciler_sandbox.store import Expired, Stored, dumps
 
 Obj = dict[str, Any]
 Matcher = selectors.Matcher
@@ -34,7 +34,9 @@ Matcher = selectors.Matcher
 def matcher(rt: ResourceType, namespace: str | None, params: dict[str, str]) -> Matcher:
     tests = selectors.combine(
         selectors.parse_labels(params.get("labelSelector")),
-        selectors.parse_fields(params.get("fieldSelector"), rt.kind),
+        selectors.parse_fields(
+            params.get("fieldSelector"), rt.kind, eventsview.selectable_fields(rt)
+        ),
     )
     if namespace and rt.namespaced:
         if tests is None:
@@ -148,7 +150,6 @@ def _events(
 
 
 def _translate(rt: ResourceType, event: Any, match: Matcher, api: Api) -> bytes | None:
-    raw = event.raw if event.obj.get("apiVersion") == rt.api_version else None
     now_matches = match(event.obj)
     if event.type == "MODIFIED":
         before = event.old is not None and match(event.old)
@@ -165,9 +166,7 @@ def _translate(rt: ResourceType, event: Any, match: Matcher, api: Api) -> bytes 
         kind = event.type if now_matches else None
     if kind is None:
         return None
-    if raw is None:
-        raw = dumps({**event.obj, "apiVersion": rt.api_version})
-    return _line(kind, raw)
+    return _line(kind, api.view(rt, Stored(event.obj, event.raw)).raw)
 
 
 def _line(kind: str, raw: bytes) -> bytes:

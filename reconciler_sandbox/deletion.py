@@ -64,13 +64,13 @@ class Deleter:
                 warnings.append(JOB_ORPHAN_WARNING)
         store = self.api.store
         with store.lock:
-            old = self.api.get(rt, namespace, name).obj
+            # Writes keep the stored form; responses show the request's version (eventsview).
+            found = self.api.stored(rt, namespace, name)
+            old = found.obj
             self._check_preconditions(rt, old, opts)
-            if opts.dry_run:
-                return Deleted(200, dumps(old), warnings)
             meta = old["metadata"]
-            if meta.get("deletionTimestamp"):
-                return Deleted(200, dumps(old), warnings)
+            if opts.dry_run or meta.get("deletionTimestamp"):
+                return Deleted(200, self.api.view(rt, found).raw, warnings)
             if rt.key == ("", "namespaces"):
                 return Deleted(200, self._delete_namespace(rt, old), warnings)
             finalizers = list(meta.get("finalizers") or [])
@@ -79,16 +79,16 @@ class Deleter:
                 self._cascade(old, "Foreground")
                 current = self.api.find(rt, namespace, name) or marked.obj
                 self._finish_foreground(rt, current)
-                return Deleted(200, marked.raw, warnings)
+                return Deleted(200, self.api.view(rt, marked).raw, warnings)
             if finalizers:
                 marked = self._mark(rt, old, finalizers)
                 if policy == "Orphan":
                     self._cascade(old, "Orphan")
-                return Deleted(200, marked.raw, warnings)
+                return Deleted(200, self.api.view(rt, marked).raw, warnings)
             gone = store.remove(rt.key, _copy(old))
             self._after_removed(rt, gone.obj, policy)
         if rt.custom:
-            return Deleted(200, gone.raw, warnings)
+            return Deleted(200, self.api.view(rt, gone).raw, warnings)
         return Deleted(200, dumps(_success(rt, gone.obj)), warnings)
 
     def _check_preconditions(self, rt: ResourceType, old: Obj, opts: DeleteOptions) -> None:

@@ -52,6 +52,9 @@ class ResourceType:
     subresources: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     custom: bool = False
+    # Set when the objects live under another resource's key (core v1 Events are a view of
+    # events.k8s.io/v1 Events, see ``eventsview``).
+    stored_as: tuple[str, str] | None = None
     # A custom resource's openAPIV3Schema for this version (None for built-ins).
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -62,7 +65,7 @@ class ResourceType:
     @property
     def key(self) -> tuple[str, str]:
         """Storage key: every version of a resource shares one set of objects."""
-        return (self.group, self.resource)
+        return self.stored_as or (self.group, self.resource)
 
     @property
     def has_status(self) -> bool:
@@ -94,7 +97,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     _t("v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _t("v1", "secrets", "Secret"),
     _t("v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
-    _t("v1", "events", "Event", short_names=("ev",)),
+    _t("v1", "events", "Event", short_names=("ev",), stored_as=("events.k8s.io", "events")),
     _t("events.k8s.io/v1", "events", "Event", short_names=("ev",)),
     _t(
         "apps/v1",

@@ -17,6 +17,9 @@ Each write goes through one pipeline (``_commit``) so every verb behaves alike:
 6. a write that changes nothing (ignoring managedFields timestamps) is not stored: no new
    resourceVersion and no watch event, as on a real server;
 7. ``dryRun=All`` stops before storing.
+
+The pipeline works at the request's version; an object is stored in its resource's stored form
+(core v1 Events as events.k8s.io/v1, ``eventsview``) and read back through ``view``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from reconciler_sandbox import crds, errors, kinds
+from reconciler_sandbox import crds, errors, eventsview, kinds
 from reconciler_sandbox.defaults import default_object, generation_changed, has_generation
 from reconciler_sandbox.discovery import Registry, ResourceType
 from reconciler_sandbox.fieldmanager import apply, list_keys_for, record_update
@@ -91,10 +94,14 @@ class Api:
     # Reads ---------------------------------------------------------------------------------
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> Stored:
+        return self.view(rt, self.stored(rt, namespace, name))
+
+    def stored(self, rt: ResourceType, namespace: str, name: str) -> Stored:
+        """The object in its stored form, whatever version ``rt`` is (404 when absent)."""
         found = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         if found is None:
             raise errors.not_found(rt.resource, rt.group, name)
-        return self.view(rt, found)
+        return found
 
     def find(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
         found = self.store.get(rt.key, namespace if rt.namespaced else "", name)
@@ -102,10 +109,16 @@ class Api:
 
     @staticmethod
     def view(rt: ResourceType, stored: Stored) -> Stored:
-        """The object as seen at ``rt``'s version (custom resources are stored at one version)."""
+        """The object as seen at ``rt``'s version.
+
+        Custom resources are stored at one version and only relabelled; Events are converted.
+        """
         if stored.obj.get("apiVersion") == rt.api_version:
             return stored
-        obj = {**stored.obj, "apiVersion": rt.api_version}
+        if eventsview.is_core_view(rt):
+            obj = eventsview.to_core(stored.obj)
+        else:
+            obj = {**stored.obj, "apiVersion": rt.api_version}
         return Stored(obj, dumps(obj))
 
     # Create, update, patch -----------------------------------------------------------------
@@ -218,7 +231,8 @@ class Api:
             )
         meta["name"] = name
         with self.store.lock:
-            live = self.find(rt, namespace, name)
+            found = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+            live = self.view(rt, found).obj if found is not None else None
             if live is None:
                 if subresource:
                     raise errors.not_found(rt.resource, rt.group, name)
@@ -260,7 +274,8 @@ class Api:
             )
         if not new["metadata"].get("managedFields"):
             new["metadata"].pop("managedFields", None)
-        if old is not None and _unchanged(old, new):
+        # Compared as stored: the core v1 view's always-written empty fields are no change.
+        if old is not None and _unchanged(*(eventsview.to_storage(rt, o) for o in (old, new))):
             return Written(self.view(rt, self.store.get(rt.key, *_ident(old))), 200, warnings)
         if opts.dry_run:
             new["metadata"].pop("resourceVersion", None)
@@ -269,10 +284,10 @@ class Api:
             return Written(Stored(new, dumps(new)), 201 if old is None else 200, warnings)
         meta = new["metadata"]
         if old is not None and meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            stored = self.store.remove(rt.key, new)
+            stored = self.store.remove(rt.key, eventsview.to_storage(rt, new))
             self.removed(rt, stored.obj)
-            return Written(stored, 200, warnings)
-        stored = self.store.put(rt.key, new)
+            return Written(self.view(rt, stored), 200, warnings)
+        stored = self.store.put(rt.key, eventsview.to_storage(rt, new))
         if crds.is_crd(rt):
             self.register_crd(stored.obj)
         return Written(self.view(rt, stored), 201 if old is None else 200, warnings)

@@ -1,10 +1,10 @@
 """Label and field selectors, with the grammar and the 400 errors of the real server.
 
 Label selectors: ``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``, ``k notin (a,b)``, ``k`` (exists)
-and ``!k`` (does not exist), comma-separated and all required. Field selectors: only
-``metadata.name`` and ``metadata.namespace`` with ``=``, ``==`` or ``!=``; any other field is a
-400 BadRequest, as for most real resources (the sandbox does not emulate per-kind fields such
-as ``status.phase`` for pods).
+and ``!k`` (does not exist), comma-separated and all required. Field selectors:
+``metadata.name`` and ``metadata.namespace`` with ``=``, ``==`` or ``!=``, plus the fields a kind
+adds (only Events: ``eventsview``); any other field is a 400 BadRequest, as for most real
+resources (the sandbox does not emulate per-kind fields such as ``status.phase`` for pods).
 """
 
 from __future__ import annotations
@@ -99,7 +99,10 @@ _FIELDS: dict[str, Callable[[Obj], str]] = {
 }
 
 
-def parse_fields(text: str | None, kind: str = "") -> Matcher | None:
+def parse_fields(
+    text: str | None, kind: str = "", extra: dict[str, Callable[[Obj], str]] | None = None
+) -> Matcher | None:
+    """``extra``: the kind's own selectable fields (Events: ``eventsview``), read from an object."""
     if not text or not text.strip():
         return None
     tests: list[Matcher] = []
@@ -108,11 +111,11 @@ def parse_fields(text: str | None, kind: str = "") -> Matcher | None:
         if not match:
             raise errors.bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         field, op, value = match.groups()
-        getter = _FIELDS.get(field)
+        getter = _FIELDS.get(field) or (extra or {}).get(field)
         if getter is None:
             raise errors.bad_request(
                 f"field label not supported: {field}"
-                if not kind
+                if not kind or extra
                 else f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
             )
         if op == "!=":
