@@ -75,7 +75,7 @@ class Engine:
         self.observers: list[Observer] = []
         # Replaced by the service: True while an observer still has something to send.
         self.telling: Callable[[], bool] = lambda: False
-        self.book = StatusBook(status, self.metrics, lambda: self.may_write())
+        self.book = StatusBook(status, self.metrics, lambda: self.may_write(), self.clock.monotonic)
         # Canary analyses: a check when one is due, a wake-up trigger for the next.
         self.delivery = Delivery(
             analysis_metrics,
@@ -126,8 +126,9 @@ class Engine:
             # After a failed reconcile, triggers wait in the queue until the backoff has run out.
             if self.stopping.wait(self._backoff_left()):
                 break
-            batch = self.inbox.take(timeout=0.5)
+            batch = self.inbox.take(timeout=self._quiet_for(0.5))
             if batch is None:
+                self._write_owed()
                 continue
             with self._busy:
                 self.reconcile(batch)
@@ -155,10 +156,24 @@ class Engine:
                 return False
             if self.stopping.wait(min(self._backoff_left(), deadline - clock.monotonic())):
                 return False
-            batch = self.inbox.take(timeout=min(1.0, max(0.01, deadline - clock.monotonic())))
-            if batch is not None:
+            left = max(0.01, deadline - clock.monotonic())
+            batch = self.inbox.take(timeout=self._quiet_for(min(1.0, left)))
+            if batch is None:
+                self._write_owed()
+            else:
                 self.reconcile(batch)
         return True
+
+    def _quiet_for(self, most: float) -> float:
+        """How long to wait for a trigger: ``most``, or less when a status write is held back."""
+        due = self.book.due_in()
+        return most if due is None else min(most, max(0.01, due))
+
+    def _write_owed(self) -> None:
+        """Write the status commit pacing held back, when no trigger came to carry it."""
+        with self._busy:
+            if self.may_write():
+                self.book.write_owed()
 
     def _backoff_left(self) -> float:
         return max(0.0, self._retry_at - self.clock.monotonic())

@@ -5,10 +5,18 @@ a condition holds), so one commit means one change somebody cares about. A push 
 retried with the next reconcile, whatever that reconcile changed. The dashboard (``README.md``)
 is regenerated in every commit that changes a status, and only then; the note on the spec-branch
 head is pushed after the branch whenever that commit's outcome changed.
+
+While thousands of specs settle, statuses change on nearly every reconcile, and a commit costs
+time in proportion to the branch (the tree, the dashboard, the push). Writes are paced so that
+they take at most a fifth of the loop's time: after a write that took d seconds the next waits
+``PACE`` times d (never more than ``MAX_WAIT``), and what changed meanwhile goes out in one commit
+naming every spec it changed. A quiet branch commits each change at once. The loop asks
+``due_in`` how long it may wait for triggers, and calls ``write_owed`` when that time comes.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 import structlog
@@ -32,17 +40,28 @@ from reconciler.status.writer import StatusWriter
 
 log = structlog.get_logger(__name__)
 
+PACE = 4.0
+MAX_WAIT = 2.0  # seconds a change may wait for its commit
+
 
 class StatusBook:
     def __init__(
-        self, writer: StatusWriter, metrics: Metrics, may_write: Callable[[], bool]
+        self,
+        writer: StatusWriter,
+        metrics: Metrics,
+        may_write: Callable[[], bool],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
         self._may_write = may_write
+        self._monotonic = monotonic
         self.files: dict[str, bytes] = {}
         self.statuses: dict[SpecKey, SpecStatus] = {}
-        self.pending = False  # a change was not pushed yet
+        self.pending = False  # a change was not pushed yet (held back by pacing, or refused)
+        self._owed: dict[SpecKey, StatusChange] = {}  # what the owed commit will name
+        self._latest: tuple[str, RepositoryStatus] | None = None  # head and repository to write
+        self._next_write = 0.0  # monotonic time before which nothing is written
         self._parsed: dict[str, SpecStatus] = {}  # files read from the branch, parsed once
         self.work: CommitWork | None = None  # what was done at the spec-branch head
         self._noted: dict[str, str] = {}  # commit -> the note text pushed for it
@@ -121,30 +140,59 @@ class StatusBook:
         self._note_due = self._note_due or grew or bool(changes)
 
     def flush(self, changes: list[StatusChange], head: str, repository: RepositoryStatus) -> None:
-        """Commit and push when any file changed or an earlier push is still owed; then the
-        note on ``head`` when its outcome changed."""
+        """Owe a commit when any file changed; write what is owed unless pacing holds it."""
         content = repository.to_yaml()
         repository_changed = self.files.get(REPOSITORY_FILE) != content
         self.files[REPOSITORY_FILE] = content
         if not self._may_write():
             return
-        if changes or repository_changed or self.pending:
-            self._commit(changes, head, repository)
-        # Only a commit that was reconciled gets a note (not one whose config was refused).
-        reconciled = repository.source_commit == head
-        if reconciled and not self.pending and (self._note_due or head not in self._noted):
-            self._note(head)
+        for change in changes:
+            earlier = self._owed.get(change.key)
+            # One commit for several changes of a spec: from what the branch last said.
+            previous = earlier.previous if earlier is not None else change.previous
+            self._owed[change.key] = StatusChange(change.key, change.status, previous)
+        self.pending = self.pending or bool(changes) or repository_changed
+        self._latest = (head, repository)
+        self.write_owed()
 
-    def _commit(self, changes: list[StatusChange], head: str, repository: RepositoryStatus) -> None:
+    def due_in(self) -> float | None:
+        """Seconds until a held-back commit or note may be written; None when none is owed."""
+        if not (self.pending or self._note_owed()):
+            return None
+        return max(0.0, self._next_write - self._monotonic())
+
+    def write_owed(self) -> None:
+        """The owed commit, then the note on the head when its outcome changed, if pacing
+        allows now."""
+        if self._latest is None or self.due_in() != 0.0:
+            return
+        head, repository = self._latest
+        started = self._monotonic()
+        if self.pending:
+            self._commit(head, repository)
+        if not self.pending and self._note_owed():
+            self._note(head)
+        took = self._monotonic() - started
+        self._next_write = started + took + min(PACE * took, MAX_WAIT)
+
+    def _note_owed(self) -> bool:
+        if self._latest is None:
+            return False
+        head, repository = self._latest
+        # Only a commit that was reconciled gets a note (not one whose config was refused).
+        return repository.source_commit == head and (self._note_due or head not in self._noted)
+
+    def _commit(self, head: str, repository: RepositoryStatus) -> None:
         self.files[dashboard.FILE] = dashboard.render(self.all_statuses(), repository)
+        message = commit_message(list(self._owed.values()), head, repository)
         try:
-            commit = self._writer.write(dict(self.files), commit_message(changes, head, repository))
+            commit = self._writer.write(dict(self.files), message)
         except SourceError as exc:
             log.warning("status_push_failed", reason=str(exc))
             self._metrics.git_errors.labels("push").inc()
-            self.pending = True
             return
         self.pending = False
+        self._owed.clear()
         if commit is not None:
             self._metrics.status_commits.inc()
             log.info("status_committed", status_commit=str(commit)[:12])

@@ -111,10 +111,11 @@ class StatusWriter:
                 self._fetch()
             if self._written is None:
                 self._written = tree_entries(self.repo, self._tip)
-            delta = self._delta(files)
+            # Hashing without writing: unchanged files never touch the object database.
+            written = {path: pygit2.hash(content) for path, content in files.items()}
+            delta = self._delta(files, written)
             if not delta:
                 return None
-            written = {path: pygit2.hash(content) for path, content in files.items()}
             for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
                 commit = self._commit(delta, message)
                 if commit is None:
@@ -162,13 +163,10 @@ class StatusWriter:
         self.repo.references.create(self.tracking_ref, commit, force=True)
         self._tip = commit
 
-    def _delta(self, files: Mapping[str, bytes]) -> Delta:
+    def _delta(self, files: Mapping[str, bytes], ids: Mapping[str, pygit2.Oid]) -> Delta:
         current = self._written or {}
-        # Hashing without writing: unchanged files never touch the object database.
         delta: Delta = {
-            path: content
-            for path, content in files.items()
-            if current.get(path) != pygit2.hash(content)
+            path: content for path, content in files.items() if current.get(path) != ids[path]
         }
         delta.update((path, None) for path in current if path not in files)
         return delta

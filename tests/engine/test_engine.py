@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from structlog.testing import capture_logs
 
 from reconciler.engine import Engine, Trigger
+from reconciler.specs.loaded import SpecKey
 from tests.engine.fakes import (
     FakeClock,
     FakeCluster,
@@ -19,6 +22,7 @@ from tests.engine.fakes import (
     serving,
     training,
 )
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -153,3 +157,46 @@ def test_a_bug_in_one_spec_is_logged_not_reported_as_render_failed(world: World)
     assert world.status.status("TrainingJob", "train") is None  # not RenderFailed
     assert world.cluster.names("Deployment") == ["fraud"]
     assert world.engine.last_error is None  # the reconcile itself went on
+
+
+class SlowStatusWriter(FakeStatusWriter):
+    """A status branch whose every commit takes 0.1 s of the fake clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def write(self, files: Mapping[str, bytes], message: str) -> str:
+        self.clock.advance(0.1)
+        return super().write(files, message)
+
+
+def test_a_status_commit_held_back_by_pacing_goes_out_without_another_trigger(
+    tmp_path: Path,
+) -> None:
+    repository, cluster, clock = Repository(tmp_path), FakeCluster(), FakeClock()
+    status = SlowStatusWriter(clock)
+    made = engine(repository, cluster, status, clock)
+    made.start()
+    repository.commit(specs("fraud"))
+    made.reconcile([Trigger("start")])
+    assert len(status.commits) == 1
+    # Its pods go away, 0.1 s after a commit that took 0.1 s: the change is held back.
+    (live,) = (o for o in cluster.store.values() if o["kind"] == "Deployment")
+    live["status"].update(readyReplicas=0, availableReplicas=0)
+    live["metadata"]["resourceVersion"] += "-down"
+    made.reconcile([Trigger("watch", SpecKey("ModelDeployment", "ml", "fraud"))])
+    assert len(status.commits) == 1 and made.book.pending
+    worker = threading.Thread(target=made.run_forever, daemon=True)
+    worker.start()
+    try:
+        # The loop's own start reconcile keeps holding it: the fake clock has not moved.
+        wait_for(lambda: made.reconciles >= 3, timeout=10, what="the loop's first reconcile")
+        assert len(status.commits) == 1
+        clock.advance(1)  # no trigger comes; the loop wakes for the commit it owes
+        wait_for(lambda: len(status.commits) == 2, timeout=10, what="the held-back commit")
+    finally:
+        made.stop()
+        worker.join(10)
+    fraud = yaml.safe_load(status.commits[-1][0]["ml/modeldeployment/fraud.yaml"])
+    assert fraud["phase"] == "Progressing"
