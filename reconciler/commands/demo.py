@@ -1,20 +1,26 @@
 """`reconciler demo`: the whole loop on examples/repo and a sandbox, in one command.
 
-It copies the example repository into a temporary bare Git repository, starts a sandbox cluster
+It copies the example repository into a new bare Git repository, starts a sandbox cluster
 (with the upstream CRDs when it can find them), runs the reconciler until every spec settles,
-then prints the status table and the status branch's history: what a team sees on day one.
+then prints the status table, the status branch's history, the outcome note and the Events the
+reconciler posted: what a team sees on day one. The sandbox ends with the demo; the spec
+repository stays, so the status branch, its dashboard and the notes can be read with git after.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
 from reconciler import config
+from reconciler.cluster.events import CONTROLLER
 from reconciler.commands.progress import Progress
 from reconciler.commands.sandbox import sandbox_required
 from reconciler.logs import configure
@@ -29,6 +35,7 @@ EXAMPLES = PROJECT_ROOT / "examples" / "repo"
 SCENARIO = PROJECT_ROOT / "examples" / "sandbox-scenario.yaml"
 # The upstream CRDs sit beside the project checkout in this project's layout.
 DEFAULT_CRDS = PROJECT_ROOT.parent / "shared" / "crds"
+EVENTS_SHOWN = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +107,56 @@ def _lineage(entry: StatusEntry) -> str | None:
     )
 
 
+def _age(since: datetime | None, now: datetime) -> str:
+    """How long ago, as kubectl prints it: 42s, 3m, 2h."""
+    if since is None:
+        return "<unknown>"
+    seconds = max(0, int((now - since).total_seconds()))
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _events(kubeconfig: Path) -> list[str]:
+    """The Events the reconciler posted, as ``kubectl events -A`` lists them, oldest first."""
+    import kubernetes
+
+    api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        found = kubernetes.client.EventsV1Api(api).list_event_for_all_namespaces()
+    finally:
+        api.close()
+    now = datetime.now(UTC)
+
+    def last_seen(item: Any) -> datetime | None:
+        series = item.series
+        return series.last_observed_time if series is not None else item.event_time
+
+    ours = [item for item in found.items if item.reporting_controller == CONTROLLER]
+    # Series times are to the second; the first occurrence's, to the microsecond, breaks ties.
+    ours.sort(key=lambda item: (last_seen(item) or now, item.event_time or now))
+    rows = [
+        (
+            item.metadata.namespace or "",
+            _age(last_seen(item), now),
+            item.type or "",
+            item.reason or "",
+            f"{item.regarding.kind}/{item.regarding.name}" if item.regarding else "",
+            item.note or "",
+        )
+        for item in ours
+    ]
+    header = ("NAMESPACE", "LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    return [
+        "   ".join(
+            [*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]
+        )
+        for row in (header, *rows)
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here: the sandbox is an optional package, and every other command starts without it.
     with sandbox_required():
@@ -115,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     crds = args.crds if args.crds is not None else (DEFAULT_CRDS if DEFAULT_CRDS.is_dir() else None)
     configure("info" if args.verbose else "warning")
-    with tempfile.TemporaryDirectory(prefix="reconciler-demo-") as temp:
-        workdir = Path(temp)
+    workdir = Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
+    try:
         bare = workdir / "specs.git"
         head = seed_repository(args.repo_dir, bare)
         print(f"spec repository: {bare} (main at {head[:7]})")
@@ -142,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
                     settled = service.engine.run_until_settled(args.timeout)
             finally:
                 service.stop()
+            events = _events(sandbox.kubeconfig_path)
         statuses = read_statuses(str(bare), "status", workdir / "status-cache")
         print()
         print(format_table(statuses))
@@ -154,14 +212,27 @@ def run(args: argparse.Namespace) -> int:
         print("git log --oneline status")
         for line in _status_log(bare, "status"):
             print(f"  {line}")
-        print("\nthe status branch's README.md is the dashboard (table, pipeline graphs, lineage)")
         note = _note(bare, head)
         if note:
             print("\ngit log --notes=reconciler main")
             print(f"  {head[:7]} Example ML specs")
             for line in note.splitlines():
                 print(f"    {line}")
+        header, *rows = events
+        print(f"\nkubectl events -A (the reconciler's {len(rows)}; the newest {EVENTS_SHOWN})")
+        for line in (header, *rows[-EVENTS_SHOWN:]):
+            print(f"  {line}")
+        print(f"\nthe spec repository stays at {bare}; read it with git:")
+        print(f"  git -C {bare} log --notes=reconciler main   # the outcome note on each commit")
+        print(
+            f"  git -C {bare} show status:README.md         # the dashboard: table, graphs, lineage"
+        )
+        print(f"  git -C {bare} log --stat status             # each spec's status history")
         if not settled:
             print(f"\nspecs did not settle within {args.timeout:g}s", file=sys.stderr)
             return 1
-    return 0
+        return 0
+    finally:
+        # The caches go; the spec repository, with its status branch and notes, stays.
+        for name in ("cache", "status-cache"):
+            shutil.rmtree(workdir / name, ignore_errors=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_demo_settles_every_example_and_shows_the_lineage(tmp_path):
@@ -14,6 +17,7 @@ def test_demo_settles_every_example_and_shows_the_lineage(tmp_path):
         cwd=tmp_path,
         timeout=180,
         check=False,
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # where it keeps the spec repository
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
@@ -26,6 +30,29 @@ def test_demo_settles_every_example_and_shows_the_lineage(tmp_path):
     assert "git log --oneline status" in out
     assert "repository: Ready at" in out
     assert "git log --notes=reconciler main" in out and "reconciler: Ready at" in out
+    # The Events it posted, as kubectl events lists them.
+    assert "kubectl events -A (the reconciler's " in out
+    (posted,) = re.findall(r"kubectl events -A \(the reconciler's (\d+);", out)
+    assert int(posted) >= 12
+    assert re.search(r"ml-team +\d+s +Normal +PromotionAdvanced +Deployment/fraud-", out)
+    # The spec repository stays, and git reads the note, the dashboard and the history from it.
+    (kept,) = re.findall(r"the spec repository stays at (\S+);", out)
+    assert Path(kept).parent.parent == tmp_path
+    assert not (Path(kept).parent / "cache").exists()
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", kept, *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "Notes (reconciler):\n    reconciler: Ready at" in git(
+        "log", "--notes=reconciler", "main"
+    )
+    dashboard = git("show", "status:README.md")
+    assert "```mermaid" in dashboard and "### ✅ [ml-team/churn]" in dashboard
+    assert "`s3://ml-models/fraud/train-fraud-c567cbc8/model.joblib`" in dashboard
+    subjects = git("log", "--format=%s", "status").splitlines()
+    assert len(subjects) >= 3 and any("tune-fraud" in s and "Succeeded" in s for s in subjects)
 
 
 def test_demo_refuses_a_missing_crd_folder(tmp_path):
