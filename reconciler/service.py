@@ -204,7 +204,9 @@ class Service:
         self.watcher: RepositoryWatcher | None = None
         local = local_repository_path(source.repo)
         if local is not None:
-            self.watcher = RepositoryWatcher(local, lambda: self.engine.trigger("commit"))
+            self.watcher = RepositoryWatcher(
+                local, source.branch, lambda: self.engine.trigger("commit")
+            )
         self._poller: threading.Thread | None = None
         # Why the engine could not start yet (the API server unreachable), for /readyz.
         self.start_error: str | None = None

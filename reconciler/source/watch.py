@@ -2,8 +2,8 @@
 
 A ``git push`` into a bare repository writes ``refs/heads/<b>.lock`` and moves it onto
 ``refs/heads/<b>`` (after ``git gc`` the ``packed-refs`` file changes instead), among dozens of
-opened/closed events. Only moves, creations and modifications of a ref or of ``packed-refs`` count,
-and a burst of them (several refs in one push) is coalesced into a single ``on_change`` call.
+opened/closed events. Only moves, creations and modifications of the spec branch's ref or of
+``packed-refs`` count, and a burst of them is coalesced into a single ``on_change`` call.
 The watcher only *triggers*; the fetch decides what actually changed.
 """
 
@@ -44,8 +44,12 @@ def git_dir(repo_path: Path) -> Path:
     return Path(repo.path).resolve()
 
 
-def is_ref_change(event: FileSystemEvent, gitdir: Path) -> bool:
-    """Whether ``event`` is a ref (or packed-refs) reaching its final name inside ``gitdir``."""
+def is_ref_change(event: FileSystemEvent, gitdir: Path, branch: str) -> bool:
+    """Whether ``event`` is ``branch`` (or packed-refs) reaching its final name inside ``gitdir``.
+
+    Other refs are not news: the status branch and the notes the reconciler pushes itself live in
+    the same repository, and each push of theirs would otherwise start another reconcile.
+    """
     if event.event_type not in _RELEVANT or event.is_directory:
         return False
     raw = event.dest_path if event.event_type == EVENT_TYPE_MOVED else event.src_path
@@ -58,7 +62,7 @@ def is_ref_change(event: FileSystemEvent, gitdir: Path) -> bool:
     except ValueError:
         return False
     parts = relative.parts
-    return parts == ("packed-refs",) or (len(parts) > 1 and parts[0] == "refs")
+    return parts == ("packed-refs",) or parts == ("refs", "heads", *branch.split("/"))
 
 
 class _Debouncer:
@@ -97,32 +101,35 @@ class _Debouncer:
 
 
 class _RefEventHandler(FileSystemEventHandler):
-    def __init__(self, gitdir: Path, debouncer: _Debouncer) -> None:
+    def __init__(self, gitdir: Path, branch: str, debouncer: _Debouncer) -> None:
         self._gitdir = gitdir
+        self._branch = branch
         self._debouncer = debouncer
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if is_ref_change(event, self._gitdir):
+        if is_ref_change(event, self._gitdir, self._branch):
             self._debouncer.poke()
 
 
 class RepositoryWatcher:
-    """Calls ``on_change`` (on a timer thread) after refs of a local repository change."""
+    """Calls ``on_change`` (on a timer thread) after ``branch`` of a local repository moves."""
 
     def __init__(
         self,
         repo_path: Path,
+        branch: str,
         on_change: Callable[[], None],
         debounce: float = DEFAULT_DEBOUNCE_SECONDS,
     ) -> None:
         self.git_dir = git_dir(Path(repo_path))
+        self._branch = branch
         self._debouncer = _Debouncer(debounce, on_change)
         self._observer: Observer | None = None  # type: ignore[valid-type]
 
     def start(self) -> None:
         if self._observer is not None:
             return
-        handler = _RefEventHandler(self.git_dir, self._debouncer)
+        handler = _RefEventHandler(self.git_dir, self._branch, self._debouncer)
         observer = Observer()
         (self.git_dir / "refs").mkdir(exist_ok=True)
         observer.schedule(handler, str(self.git_dir / "refs"), recursive=True)

@@ -52,39 +52,64 @@ def remote(tmp_path: Path) -> Remote:
     return remote
 
 
-def test_one_call_for_a_push_of_several_branches(remote: Remote) -> None:
-    git("branch", "-f", "one", cwd=remote.work)
-    git("branch", "-f", "two", cwd=remote.work)
-    calls = Calls(remote.bare)
-    with RepositoryWatcher(remote.bare, calls, debounce=DEBOUNCE):
-        # One push moving three refs: one burst.
-        remote.commit({"b.yaml": "b\n"})
-        git("push", "-q", "origin", "main", "one", "two", cwd=remote.work)
-        assert calls.event.wait(timeout=10), "no call after a push"
+class Tips:
+    """Records, for each on_change call, where main pointed at that moment."""
+
+    def __init__(self, bare: Path) -> None:
+        self._bare = bare
+        self.seen: list[str] = []
+
+    def __call__(self) -> None:
+        self.seen.append(git("rev-parse", "main", cwd=self._bare).strip())
+
+
+def test_one_call_for_a_push_of_the_branch_with_others(remote: Remote) -> None:
+    tips = Tips(remote.bare)
+    with RepositoryWatcher(remote.bare, "main", tips, debounce=DEBOUNCE):
+        # One push moving main and two other refs: one call.
+        git("commit", "-q", "--allow-empty", "-m", "a", cwd=remote.work)
+        first = git("rev-parse", "HEAD", cwd=remote.work).strip()
+        git("push", "-q", "origin", "main", "main:one", "main:two", cwd=remote.work)
+        wait_for(lambda: first in tips.seen, what="a call after the push")
         # A later, separate push is the barrier: once a call has seen it, every event of the
-        # first burst was handled before it, since events arrive in order.
-        git("push", "-q", "origin", "main:sentinel", cwd=remote.work)
-        wait_for(lambda: any("sentinel" in heads for heads in calls.seen), what="sentinel call")
-    before_sentinel = [heads for heads in calls.seen if "sentinel" not in heads]
-    assert len(before_sentinel) == 1
+        # first push was handled before it, since events arrive in order.
+        second = remote.commit({"b.yaml": "b\n"})
+        wait_for(lambda: second in tips.seen, what="a call after the second push")
+    assert tips.seen.count(first) == 1
+
+
+def test_no_call_for_other_branches_and_notes(remote: Remote) -> None:
+    """The status branch and the notes are pushed into the spec repository by the reconciler
+    itself: a push of theirs is no news about the specs."""
+    tips = Tips(remote.bare)
+    with RepositoryWatcher(remote.bare, "main", tips, debounce=DEBOUNCE):
+        git("push", "-q", "origin", "main:status", cwd=remote.work)
+        git("notes", "--ref=reconciler", "add", "-m", "outcome", "HEAD", cwd=remote.work)
+        git("push", "-q", "origin", "refs/notes/reconciler", cwd=remote.work)
+        git("tag", "v1", cwd=remote.work)
+        git("push", "-q", "origin", "v1", cwd=remote.work)
+        pushed = remote.commit({"b.yaml": "b\n"})
+        wait_for(lambda: pushed in tips.seen, what="a call for the push of main")
+    # Had the other refs triggered, a call would have seen the old main first.
+    assert tips.seen == [pushed]
 
 
 def test_no_call_for_unrelated_files_and_lock_files(remote: Remote) -> None:
-    calls = Calls(remote.bare)
-    with RepositoryWatcher(remote.bare, calls, debounce=DEBOUNCE):
+    tips = Tips(remote.bare)
+    with RepositoryWatcher(remote.bare, "main", tips, debounce=DEBOUNCE):
         (remote.bare / "description").write_text("changed")
         (remote.bare / "hooks" / "post-update").write_text("#!/bin/sh\n")
         (remote.bare / "refs" / "heads" / "main.lock").write_text("0" * 40 + "\n")
         (remote.bare / "refs" / "heads" / "main.lock").unlink()
-        git("push", "-q", "origin", "main:sentinel", cwd=remote.work)
-        wait_for(lambda: calls.count() >= 1, what="a call for the sentinel push")
-    # Had the unrelated writes triggered, a call would have seen no sentinel branch yet.
-    assert all("sentinel" in heads for heads in calls.seen)
+        pushed = remote.commit({"b.yaml": "b\n"})
+        wait_for(lambda: pushed in tips.seen, what="a call for the push")
+    # Had the unrelated writes triggered, a call would have seen the old main first.
+    assert tips.seen == [pushed]
 
 
 def test_packed_refs_after_gc_counts(remote: Remote) -> None:
     calls = Calls(remote.bare)
-    with RepositoryWatcher(remote.bare, calls, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.bare, "main", calls, debounce=DEBOUNCE):
         git("pack-refs", "--all", cwd=remote.bare)
         assert calls.event.wait(timeout=10), "no call after packed-refs changed"
 
@@ -92,7 +117,7 @@ def test_packed_refs_after_gc_counts(remote: Remote) -> None:
 def test_non_bare_repository_is_watched_through_its_git_dir(remote: Remote) -> None:
     assert git_dir(remote.work) == (remote.work / ".git").resolve()
     calls = Calls(remote.bare)
-    with RepositoryWatcher(remote.work, calls, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.work, "main", calls, debounce=DEBOUNCE):
         git("commit", "-q", "--allow-empty", "-m", "local", cwd=remote.work)
         assert calls.event.wait(timeout=10), "no call after a local commit"
 
@@ -100,7 +125,7 @@ def test_non_bare_repository_is_watched_through_its_git_dir(remote: Remote) -> N
 def test_stop_cancels_a_pending_call_and_ends_threads(remote: Remote) -> None:
     calls = Calls(remote.bare)
     before = set(threading.enumerate())
-    watcher = RepositoryWatcher(remote.bare, calls, debounce=60)
+    watcher = RepositoryWatcher(remote.bare, "main", calls, debounce=60)
     watcher.start()
     git("push", "-q", "origin", "main:other", cwd=remote.work)
     watcher.stop()
@@ -110,14 +135,17 @@ def test_stop_cancels_a_pending_call_and_ends_threads(remote: Remote) -> None:
 
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a Git repository"):
-        RepositoryWatcher(tmp_path, lambda: None)
+        RepositoryWatcher(tmp_path, "main", lambda: None)
 
 
 @pytest.mark.parametrize(
     ("event", "relevant"),
     [
         (FileMovedEvent("/g/refs/heads/main.lock", "/g/refs/heads/main"), True),
-        (FileCreatedEvent("/g/refs/tags/v1"), True),
+        (FileMovedEvent("/g/refs/heads/team/a.lock", "/g/refs/heads/team/a"), False),
+        (FileMovedEvent("/g/refs/heads/status.lock", "/g/refs/heads/status"), False),
+        (FileMovedEvent("/g/refs/notes/reconciler.lock", "/g/refs/notes/reconciler"), False),
+        (FileCreatedEvent("/g/refs/tags/v1"), False),
         (FileModifiedEvent("/g/packed-refs"), True),
         (FileMovedEvent("/g/packed-refs.lock", "/g/packed-refs"), True),
         (FileCreatedEvent("/g/refs/heads/main.lock"), False),
@@ -130,4 +158,10 @@ def test_not_a_repository(tmp_path: Path) -> None:
     ],
 )
 def test_is_ref_change(event: object, relevant: bool) -> None:
-    assert is_ref_change(event, Path("/g")) is relevant  # type: ignore[arg-type]
+    assert is_ref_change(event, Path("/g"), "main") is relevant  # type: ignore[arg-type]
+
+
+def test_a_branch_with_a_slash_is_matched_whole() -> None:
+    moved = FileMovedEvent("/g/refs/heads/team/a.lock", "/g/refs/heads/team/a")
+    assert is_ref_change(moved, Path("/g"), "team/a")
+    assert not is_ref_change(moved, Path("/g"), "team")
