@@ -170,10 +170,15 @@ class Engine:
         return most if due is None else min(most, max(0.01, due))
 
     def _write_owed(self) -> None:
-        """Write the status commit pacing held back, when no trigger came to carry it."""
+        """Write the status commit pacing held back, when no trigger came to carry it; what it
+        meets (a full disk) is handled as a failed reconcile's would be."""
         with self._busy:
-            if self.may_write():
+            if not self.may_write():
+                return
+            try:
                 self.book.write_owed()
+            except Exception as exc:
+                self._failed(exc)
 
     def _backoff_left(self) -> float:
         return max(0.0, self._retry_at - self.clock.monotonic())

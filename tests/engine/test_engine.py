@@ -165,15 +165,19 @@ class SlowStatusWriter(FakeStatusWriter):
     def __init__(self, clock: FakeClock) -> None:
         super().__init__()
         self.clock = clock
+        self.fail_next = False
 
     def write(self, files: Mapping[str, bytes], message: str) -> str:
         self.clock.advance(0.1)
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("failed to write out file: No space left on device")
         return super().write(files, message)
 
 
-def test_a_status_commit_held_back_by_pacing_goes_out_without_another_trigger(
-    tmp_path: Path,
-) -> None:
+def held_back(tmp_path: Path) -> tuple[Engine, SlowStatusWriter, FakeClock]:
+    """An engine whose last status change waits for its commit: it came 0.1 s after a commit
+    that took 0.1 s."""
     repository, cluster, clock = Repository(tmp_path), FakeCluster(), FakeClock()
     status = SlowStatusWriter(clock)
     made = engine(repository, cluster, status, clock)
@@ -181,12 +185,19 @@ def test_a_status_commit_held_back_by_pacing_goes_out_without_another_trigger(
     repository.commit(specs("fraud"))
     made.reconcile([Trigger("start")])
     assert len(status.commits) == 1
-    # Its pods go away, 0.1 s after a commit that took 0.1 s: the change is held back.
+    # Its pods go away.
     (live,) = (o for o in cluster.store.values() if o["kind"] == "Deployment")
     live["status"].update(readyReplicas=0, availableReplicas=0)
     live["metadata"]["resourceVersion"] += "-down"
     made.reconcile([Trigger("watch", SpecKey("ModelDeployment", "ml", "fraud"))])
     assert len(status.commits) == 1 and made.book.pending
+    return made, status, clock
+
+
+def test_a_status_commit_held_back_by_pacing_goes_out_without_another_trigger(
+    tmp_path: Path,
+) -> None:
+    made, status, clock = held_back(tmp_path)
     worker = threading.Thread(target=made.run_forever, daemon=True)
     worker.start()
     try:
@@ -200,3 +211,21 @@ def test_a_status_commit_held_back_by_pacing_goes_out_without_another_trigger(
         worker.join(10)
     fraud = yaml.safe_load(status.commits[-1][0]["ml/modeldeployment/fraud.yaml"])
     assert fraud["phase"] == "Progressing"
+
+
+def test_a_held_back_commit_that_fails_is_retried_and_the_loop_goes_on(tmp_path: Path) -> None:
+    made, status, clock = held_back(tmp_path)
+    status.fail_next = True  # the disk is full when the loop writes it
+    worker = threading.Thread(target=made.run_forever, daemon=True)
+    worker.start()
+    try:
+        wait_for(lambda: made.reconciles >= 3, timeout=10, what="the loop's first reconcile")
+        clock.advance(1)
+        wait_for(lambda: made.failures == 1, timeout=10, what="the failed write counted")
+        assert worker.is_alive() and len(status.commits) == 1
+        clock.advance(2)  # past the retry's backoff
+        wait_for(lambda: len(status.commits) == 2, timeout=10, what="the write retried")
+        assert worker.is_alive() and made.last_error is None
+    finally:
+        made.stop()
+        worker.join(10)
