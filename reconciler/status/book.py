@@ -58,6 +58,7 @@ class StatusBook:
         self._monotonic = monotonic
         self.files: dict[str, bytes] = {}
         self.statuses: dict[SpecKey, SpecStatus] = {}
+        self._counts: dict[tuple[str, str], int] = {}  # statuses per (kind, phase)
         self.pending = False  # a change was not pushed yet (held back by pacing, or refused)
         self._owed: dict[SpecKey, StatusChange] = {}  # what the owed commit will name
         self._latest: tuple[str, RepositoryStatus] | None = None  # head and repository to write
@@ -89,12 +90,14 @@ class StatusBook:
         path = status_path(key)
         self._parsed.pop(path, None)
         before = self.previous(key)
+        self._count(self.statuses.get(key), key, -1)
         if status is None:
             self.statuses.pop(key, None)
             gone = self.files.pop(path, None) is not None
             return StatusChange(key, None, before) if gone else None
         status = carry_transitions(before, status)
         self.statuses[key] = status
+        self._count(status, key, 1)
         content = status.to_yaml()
         if self.files.get(path) == content:
             return None
@@ -102,11 +105,14 @@ class StatusBook:
         return StatusChange(key, status, before)
 
     def phase_counts(self) -> dict[tuple[str, str], int]:
-        counts: dict[tuple[str, str], int] = {}
-        for key, status in self.statuses.items():
+        """Specs recorded by this process, per (kind, phase): kept as they are recorded, since
+        counting thousands of statuses on every reconcile was a fifth of the loop's time."""
+        return {label: count for label, count in self._counts.items() if count}
+
+    def _count(self, status: SpecStatus | None, key: SpecKey, step: int) -> None:
+        if status is not None:
             label = (key.kind, str(status.phase))
-            counts[label] = counts.get(label, 0) + 1
-        return counts
+            self._counts[label] = self._counts.get(label, 0) + step
 
     def all_statuses(self) -> dict[SpecKey, SpecStatus]:
         """Every spec's status on the branch: recorded by this process, else as read at start."""

@@ -133,3 +133,20 @@ def test_the_wait_after_a_very_slow_commit_is_capped(tmp_path):
     ticks.now += MAX_WAIT
     book.write_owed()
     assert commits(remote) == 2
+
+
+def test_phase_counts_follow_each_record(tmp_path):
+    book, _, _ = book_on(tmp_path)
+    other = SpecKey("ModelDeployment", "ml", "other")
+    book.record(KEY, status(Phase.PROGRESSING, "t0"))
+    book.record(other, status(Phase.PROGRESSING, "t0"))
+    assert book.phase_counts() == {("ModelDeployment", "Progressing"): 2}
+    book.record(KEY, status(Phase.READY, "t1"))
+    book.record(KEY, status(Phase.READY, "t2"))
+    assert book.phase_counts() == {
+        ("ModelDeployment", "Progressing"): 1,
+        ("ModelDeployment", "Ready"): 1,
+    }
+    book.record(other, None)
+    book.record(other, None)
+    assert book.phase_counts() == {("ModelDeployment", "Ready"): 1}
