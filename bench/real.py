@@ -101,6 +101,14 @@ def manifest_path(target: Path, spec: SpecFile) -> Path:
     return target / spec.namespace / spec.kind.lower() / f"{spec.name}.yaml"
 
 
+def nodes_for(count: int) -> int:
+    """Fake nodes enough for the pods of ``count`` specs. A kwok node offers 1k CPUs and 1Ti of
+    memory (hack/kwok/stages/node.yaml) and the specs' pods ask 0.5-2 CPUs and 1-4Gi each: at
+    5,000 specs two nodes ran 2,048 pods and left 2,950 Pending, and the cluster never settled.
+    Three nodes per 1,000 specs is half again the room 1,000 specs need on two."""
+    return max(2, -(-3 * count // 1000))
+
+
 class Setup:
     """One system's fresh spec repository, manifests, cluster and watches."""
 
@@ -111,7 +119,7 @@ class Setup:
         self.manifests = root / "manifests"
         harness.render_manifests(self.repository.work, self.manifests)
         self.expected, kinds = manifest_keys(self.manifests)
-        self.cluster = RealCluster(root / "cluster", crd_dirs)
+        self.cluster = RealCluster(root / "cluster", crd_dirs, nodes_for(len(specs)))
         self.observer = Observer(self.cluster, self.expected, MANAGED_BY, sorted(kinds))
         self.marks: list[tuple[str, Counter]] = []
 

@@ -71,7 +71,7 @@ def children(pid: int) -> dict[str, int]:
 class RealCluster:
     """One ``hack/local-cluster up`` with every CRD given, until ``stop``."""
 
-    def __init__(self, workdir: Path, crd_dirs: Iterable[Path]) -> None:
+    def __init__(self, workdir: Path, crd_dirs: Iterable[Path], nodes: int = 2) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         crds = workdir / "crds"
         crds.mkdir()
@@ -81,7 +81,7 @@ class RealCluster:
         # kwok sometimes starts before kube-apiserver publishes a new CRD's OpenAPI and exits;
         # a fresh start gets past that race.
         for attempt in range(START_ATTEMPTS):
-            line = self._start(workdir, crds)
+            line = self._start(workdir, crds, nodes)
             if line:
                 break
             said = (workdir / "local-cluster.log").read_text(errors="replace").splitlines()
@@ -103,10 +103,11 @@ class RealCluster:
         self.context.load_cert_chain(str(workdir / "client.crt"), str(workdir / "client.key"))
         self.components = children(self.process.pid)
 
-    def _start(self, workdir: Path, crds: Path) -> str:
+    def _start(self, workdir: Path, crds: Path, nodes: int) -> str:
         """The line `up` prints once ready; empty if it stopped first."""
         self._log = (workdir / "local-cluster.log").open("wb")
         command = [sys.executable, str(LOCAL_CLUSTER), "up", "--dir", str(workdir / "up")]
+        command += ["--nodes", str(nodes)]
         self.process = subprocess.Popen(
             [*command, "--crds", str(crds)], stdout=subprocess.PIPE, stderr=self._log, text=True
         )
