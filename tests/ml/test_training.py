@@ -190,6 +190,8 @@ def test_a_run_no_longer_served_is_released_to_history_pruning(loop):
             lambda served=served: (
                 loop.status("ModelDeployment", "fraud-detector")["model"]["run"] != served
             ),
+            # A run to train, a gate, a rollout and its status commit: several reconciles.
+            timeout=30,
             what="serving moved to the new run",
         )
     current = loop.status("ModelDeployment", "fraud-detector")["model"]["run"]
