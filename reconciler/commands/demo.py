@@ -20,6 +20,7 @@ from typing import Any
 import pygit2
 
 from reconciler import config
+from reconciler.cluster.client import Connection, api_client_for
 from reconciler.cluster.events import CONTROLLER
 from reconciler.commands.progress import Progress
 from reconciler.commands.sandbox import sandbox_required
@@ -122,7 +123,7 @@ def _events(kubeconfig: Path) -> list[str]:
     """The Events the reconciler posted, as ``kubectl events -A`` lists them, oldest first."""
     import kubernetes
 
-    api = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    api = api_client_for(Connection(kubeconfig=str(kubeconfig)))
     try:
         found = kubernetes.client.EventsV1Api(api).list_event_for_all_namespaces()
     finally:
