@@ -24,6 +24,7 @@ import os
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -376,8 +377,11 @@ def run_all(
     flux_home: Path | None,
     pushes: int,
     kubectl_pushes: int,
-) -> dict[str, dict[str, Any]]:
-    results = {}
+    results: dict[str, dict[str, Any]],
+    measured: Callable[[], None],
+) -> None:
+    """Fill ``results`` one system at a time, calling ``measured`` after each: a run of hours
+    keeps what it has measured when stopped."""
     for system in systems:
         harness.progress(f"N={len(specs)}: {system} on a fresh cluster")
         dirs = crd_dirs + ([flux_home / "crds"] if system == "flux" and flux_home else [])
@@ -398,7 +402,7 @@ def run_all(
         finally:
             setup.close()
         results[system] = found
-    return results
+        measured()
 
 
 # ---------------------------------------------------------------- report

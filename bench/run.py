@@ -908,11 +908,16 @@ def main_real(args: argparse.Namespace) -> int:
         f"- Push to live over {args.pushes} pushes for the reconciler and Flux, "
         f"{args.kubectl_pushes} for kubectl (each a whole `apply`).",
     ]
-    results = {}
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+
+    def measured() -> None:
+        text = "\n".join(real.report(results, notes))
+        write_section(args.output, text, REAL_SECTION, first=False)
+
     with tempfile.TemporaryDirectory(prefix="reconciler-bench-real-") as scratch:
         for count in args.specs:
             specs = plan_specs(count, kserve=bool(crd_dirs))
-            results[count] = real.run_all(
+            real.run_all(
                 Path(scratch) / f"n{count}",
                 specs,
                 systems,
@@ -920,9 +925,9 @@ def main_real(args: argparse.Namespace) -> int:
                 home,
                 args.pushes,
                 args.kubectl_pushes,
+                results.setdefault(count, {}),
+                measured,
             )
-            text = "\n".join(real.report(results, notes))
-            write_section(args.output, text, REAL_SECTION, first=False)
     print(args.output.read_text())
     return 0
 

@@ -8,7 +8,7 @@ whose ``reconciler.yaml`` does not validate, is never loaded: the last good comm
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import pygit2
@@ -155,8 +155,8 @@ class Loader:
                 state.origins.pop(key, None)
         for key in result.invalid:
             state.origins.setdefault(key, head)
+        _follow_dependents(state.dependents, state.specs, new_specs, changed)
         state.head, state.load, state.specs, state.hashes = head, result, new_specs, new_hashes
-        state.dependents = _dependents(new_specs.values())
         self.metrics.source.info({"commit": head})
         log.info("source_loaded", specs=len(new_specs), problems=len(result.problems))
         return changed
@@ -211,10 +211,20 @@ def _config_error(head: str, in_force: str | None, result: LoadResult) -> str:
     return f"reconciler.yaml at {head[:7]} is invalid, {kept}: {listed}"
 
 
-def _dependents(specs: Iterable[LoadedSpec]) -> dict[SpecKey, set[SpecKey]]:
-    """Which serving specs to revisit when a training spec's runs change."""
-    dependents: dict[SpecKey, set[SpecKey]] = {}
-    for loaded in specs:
-        for source in sources_of(loaded):
-            dependents.setdefault(source, set()).add(loaded.key)
-    return dependents
+def _follow_dependents(
+    dependents: dict[SpecKey, set[SpecKey]],
+    old: Mapping[SpecKey, LoadedSpec],
+    new: Mapping[SpecKey, LoadedSpec],
+    changed: Iterable[SpecKey],
+) -> None:
+    """Keep ``dependents`` (which serving specs to revisit when a training spec's runs change)
+    up to date with the specs whose content changed: only they can name other sources."""
+    for key in changed:
+        for source in sources_of(old.get(key)):
+            serving = dependents.get(source)
+            if serving is not None:
+                serving.discard(key)
+                if not serving:
+                    del dependents[source]
+        for source in sources_of(new.get(key)):
+            dependents.setdefault(source, set()).add(key)

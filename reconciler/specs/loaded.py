@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from reconciler.errors import SpecProblem
@@ -28,7 +29,7 @@ class LoadedSpec:
     line: int  # 1-based line where the document starts
     blob: str  # Git blob id (or content hash outside Git) of the file it came from
 
-    @property
+    @cached_property
     def key(self) -> SpecKey:
         metadata = self.spec.metadata
         return SpecKey(self.spec.kind, metadata.namespace or "default", metadata.name)

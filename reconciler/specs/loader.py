@@ -22,7 +22,9 @@ its parent directories; a glob without ``/`` also matches a bare file or directo
 leading ``**/`` matches at any depth including the root.
 
 Parsing and per-document validation depend only on a file's bytes, so their outcome is cached
-by blob id (``ParseCache``): a commit that changes one file costs the parse of that file.
+by blob id (``ParseCache``): a commit that changes one file costs the parse of that file, and the
+walk of the directories on its path (a subtree's id names its content). What stays is a lookup
+per file and the rules across files.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,7 @@ from reconciler.specs.sources import (
     CONFIG_FILE,
     READABLE_BLOB_MODES,
     Source,
+    SubtreeSources,
     commit_sources,
     directory_sources,
     file_source,
@@ -171,15 +175,45 @@ def _is_label(value: object) -> bool:
 # ---------------------------------------------------------------- cache
 
 
-class ParseCache:
-    """Outcomes of parsing and validating files, by blob id.
+@dataclass(frozen=True)
+class _Placed:
+    """One file's outcome at its path, under one default namespace: what a load takes from a
+    file before the rules across files, with every problem stamped with the path."""
 
-    Each load keeps only the blobs it saw (``retain``), so the cache never outgrows one tree.
-    ``hits`` and ``misses`` count lookups since creation.
+    problems: tuple[SpecProblem, ...]  # of the file and of documents that name no spec
+    named: tuple[rules.Named, ...]
+    # Per entry of ``named``: its document's own problems, and the spec when it has none.
+    documents: tuple[tuple[tuple[SpecProblem, ...], LoadedSpec | None], ...]
+
+
+def _placed(source: Source, outcome: _FileOutcome, default_namespace: str) -> _Placed:
+    named, documents = [], []
+    for doc in outcome.documents:
+        key = SpecKey(doc.kind, doc.namespace or default_namespace, doc.name)
+        spec = doc.resolved_spec(default_namespace)
+        named.append(rules.Named(key, source.path, doc.marks, spec))
+        own = tuple(_stamped(doc.problems, source.path))
+        loaded = (
+            None if own or spec is None else LoadedSpec(spec, source.path, doc.line, source.blob)
+        )
+        documents.append((own, loaded))
+    return _Placed(tuple(_stamped(outcome.problems, source.path)), tuple(named), tuple(documents))
+
+
+class ParseCache:
+    """Outcomes of parsing and validating files by blob id, placed at their paths, and the
+    candidate files under each subtree of the last commit loaded.
+
+    A commit that changes one file parses that file and walks the directories on its path: a
+    load of thousands of unchanged files costs a lookup each. Each load keeps only what it saw
+    (``retain``), so the cache never outgrows one tree. ``hits`` and ``misses`` count parses
+    avoided and done since creation.
     """
 
     def __init__(self) -> None:
         self._outcomes: dict[str, _FileOutcome] = {}
+        self._placed: dict[tuple[str, str, str], _Placed] = {}
+        self.trees = SubtreeSources()
         self.hits = 0
         self.misses = 0
 
@@ -196,9 +230,26 @@ class ParseCache:
         self._outcomes[blob] = outcome
         return outcome
 
-    def retain(self, blobs: Collection[str]) -> None:
+    def placed(self, source: Source, default_namespace: str) -> _Placed:
+        key = (source.blob, source.path, default_namespace)
+        found = self._placed.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        found = _placed(source, self.outcome(source.blob, source.parse), default_namespace)
+        self._placed[key] = found
+        return found
+
+    def retain(self, sources: Collection[Source], default_namespace: str) -> None:
+        # Every source has its entry now: only more entries than sources means stale ones.
+        if len(self._placed) <= len(sources):
+            return
+        blobs = {source.blob for source in sources}
         for blob in self._outcomes.keys() - blobs:
             del self._outcomes[blob]
+        kept = {(source.blob, source.path, default_namespace) for source in sources}
+        for key in self._placed.keys() - kept:
+            del self._placed[key]
 
 
 # ---------------------------------------------------------------- config
@@ -301,7 +352,10 @@ def load_commit(
         resolved = commit
     tree = resolved.tree
     config, config_problems = _config(_read_config_blob(repo, tree), limits)
-    sources = list(commit_sources(repo, tree, config.ignore))
+    if cache is None:
+        sources = commit_sources(repo, tree, config.ignore)
+    else:
+        sources = cache.trees.sources(repo, tree, config.ignore)
     return _load(sources, config, config_problems, cache, limits=limits)
 
 
@@ -334,33 +388,30 @@ def _load(
     cache = cache if cache is not None else ParseCache()
     problems = list(config_problems)
     named: list[rules.Named] = []
-    origins: list[tuple[Source, _Document]] = []
+    documents: list[tuple[tuple[SpecProblem, ...], LoadedSpec | None]] = []
     for source in sources:
         if source.blob:
-            outcome = cache.outcome(source.blob, source.parse)
+            placed = cache.placed(source, config.default_namespace)
         else:
-            outcome = _outcome(source.parse())
-        problems.extend(_stamped(outcome.problems, source.path))
-        for doc in outcome.documents:
-            key = SpecKey(doc.kind, doc.namespace or config.default_namespace, doc.name)
-            spec = doc.resolved_spec(config.default_namespace)
-            named.append(rules.Named(key, source.path, doc.marks, spec))
-            origins.append((source, doc))
-    cache.retain({source.blob for source in sources})
+            placed = _placed(source, _outcome(source.parse()), config.default_namespace)
+        problems.extend(placed.problems)
+        named.extend(placed.named)
+        documents.extend(placed.documents)
+    cache.retain(sources, config.default_namespace)
 
     specs: list[LoadedSpec] = []
     invalid: dict[SpecKey, list[SpecProblem]] = {}
     broken = rules.check(named, config, references, limits)
-    for index, (item, (source, doc)) in enumerate(zip(named, origins, strict=True)):
-        found = [*_stamped(doc.problems, source.path), *broken.get(index, ())]
+    for index, (item, (own, loaded)) in enumerate(zip(named, documents, strict=True)):
+        found = [*own, *broken[index]] if index in broken else own
         if found:
             invalid.setdefault(item.key, []).extend(found)
             problems.extend(found)
-        elif item.spec is not None:
-            specs.append(LoadedSpec(item.spec, source.path, doc.line, source.blob))
+        elif loaded is not None:
+            specs.append(loaded)
     return LoadResult(
         config=config,
-        specs=tuple(sorted(specs, key=lambda loaded: (loaded.file, loaded.line))),
+        specs=tuple(sorted(specs, key=attrgetter("file", "line"))),
         problems=tuple(sorted(problems)),
         invalid={key: tuple(sorted(found)) for key, found in invalid.items()},
         failed_files=frozenset(problem.file for problem in problems),

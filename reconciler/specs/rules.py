@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from reconciler.errors import SpecProblem
 from reconciler.specs.fieldpaths import FieldPath, Mark, format_path, locate
@@ -115,10 +116,11 @@ def check(
     if tightened is not None:
         sources.append((OPERATOR, tightened))
     found: dict[int, list[SpecProblem]] = defaultdict(list)
-    _duplicates(named, found)
+    counts = Counter(map(attrgetter("key"), named))
+    _duplicates(named, counts, found)
     _allowed(named, sources, found)
     if references:
-        _references(named, found)
+        _references(named, counts, found)
     _gpus_per_spec(named, sources, found)
     # Last: only specs that nothing else refused take a share of the repository's GPUs.
     _gpus_per_repository(named, sources, found)
@@ -134,13 +136,17 @@ def _name_line(doc: Named) -> int:
     return locate(doc.marks, ("metadata", "name"))[0]
 
 
-def _duplicates(named: Sequence[Named], found: dict[int, list[SpecProblem]]) -> None:
+def _duplicates(
+    named: Sequence[Named], counts: Counter[SpecKey], found: dict[int, list[SpecProblem]]
+) -> None:
+    twice = {key for key, count in counts.items() if count > 1}
+    if not twice:
+        return
     by_key: dict[SpecKey, list[int]] = defaultdict(list)
     for index, doc in enumerate(named):
-        by_key[doc.key].append(index)
+        if doc.key in twice:
+            by_key[doc.key].append(index)
     for key, indexes in by_key.items():
-        if len(indexes) < 2:
-            continue
         places = ", ".join(sorted(f"{named[i].file}:{_name_line(named[i])}" for i in indexes))
         message = f"{key.kind} {key.namespace}/{key.name} is defined more than once: {places}"
         for index in indexes:
@@ -207,11 +213,12 @@ def widened(config: RepoConfig, operator: TenancyLimits) -> list[tuple[FieldPath
     return found
 
 
-def _refusal(sources: Sources, attribute: str, what: str, value: str, note: str = "") -> str | None:
-    """Why ``value`` is not allowed, by the first source whose list leaves it out."""
-    for origin, limits in sources:
-        allowed: list[str] | None = getattr(limits, attribute)
-        if allowed is not None and value not in allowed:
+def _refusal(
+    lists: Sequence[tuple[str, list[str]]], attribute: str, what: str, value: str, note: str = ""
+) -> str | None:
+    """Why ``value`` is not allowed, by the first of the sources' ``lists`` that leaves it out."""
+    for origin, allowed in lists:
+        if value not in allowed:
             return (
                 f"{what} {value!r}{note} is not allowed by {origin} "
                 f"({_setting(attribute)}: {', '.join(allowed) or 'none'})"
@@ -230,10 +237,22 @@ def _tightest(sources: Sources, attribute: str) -> tuple[int, str] | None:
 
 
 def _allowed(named: Sequence[Named], sources: Sources, found: dict[int, list[SpecProblem]]) -> None:
+    # Per limit, the sources that set it: without any, thousands of specs cost nothing here.
+    lists = {
+        attribute: [
+            (origin, allowed)
+            for origin, limits in sources
+            if (allowed := getattr(limits, attribute)) is not None
+        ]
+        for attribute in _LISTS
+    }
+    if not any(lists.values()):
+        return
     for index, doc in enumerate(named):
         written = ("metadata", "namespace") in doc.marks
         path = ("metadata", "namespace") if written else ("metadata", "name")
-        refusal = _refusal(sources, "allowed_namespaces", "namespace", doc.key.namespace)
+        namespaces = lists["allowed_namespaces"]
+        refusal = _refusal(namespaces, "allowed_namespaces", "namespace", doc.key.namespace)
         if refusal:
             found[index].append(_problem(doc, path, refusal))
         spec = doc.spec
@@ -244,7 +263,7 @@ def _allowed(named: Sequence[Named], sources: Sources, found: dict[int, list[Spe
         else:
             continue
         note = "" if path in doc.marks else " (the default)"
-        refusal = _refusal(sources, attribute, path[-1], value, note)
+        refusal = _refusal(lists[attribute], attribute, path[-1], value, note)
         if refusal:
             found[index].append(_problem(doc, path, refusal))
 
@@ -303,8 +322,9 @@ def _gpus_per_repository(
         found[index].append(_problem(doc, demand.path, message))
 
 
-def _references(named: Sequence[Named], found: dict[int, list[SpecProblem]]) -> None:
-    counts = Counter(doc.key for doc in named)
+def _references(
+    named: Sequence[Named], counts: Counter[SpecKey], found: dict[int, list[SpecProblem]]
+) -> None:
     # A duplicated pipeline is invalid: like any invalid target, references to it wait.
     pipelines = {
         doc.key: doc.spec

@@ -81,23 +81,51 @@ def file_source(file: Path, path: str, size: int) -> Source:
 
 def commit_sources(
     repo: pygit2.Repository, tree: pygit2.Tree, ignore: Sequence[str]
-) -> Iterator[Source]:
-    def walk(tree: pygit2.Tree, prefix: str) -> Iterator[Source]:
-        for entry in tree:
-            path = prefix + (entry.name or "")
-            if ignore and is_ignored(path, ignore):
-                continue
-            if isinstance(entry, pygit2.Tree):
-                yield from walk(entry, path + "/")
-            elif (
-                isinstance(entry, pygit2.Blob)
-                and entry.filemode in READABLE_BLOB_MODES
-                and path.endswith(SPEC_SUFFIXES)
-                and path != CONFIG_FILE
-            ):
-                yield blob_source(repo, entry.id, path)
+) -> list[Source]:
+    return SubtreeSources().sources(repo, tree, ignore)
 
-    yield from walk(tree, "")
+
+class SubtreeSources:
+    """The candidate files of a commit's tree, walking again only the subtrees that changed
+    since the last walk: a subtree's id names its content, so the files under an unchanged one
+    are the ones found last time. Keeps only the subtrees the last walk met."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[Source, ...]] = {}
+        self._ignore: tuple[str, ...] = ()
+
+    def sources(
+        self, repo: pygit2.Repository, tree: pygit2.Tree, ignore: Sequence[str]
+    ) -> list[Source]:
+        if tuple(ignore) != self._ignore:  # which paths are ignored depends on the globs
+            self._last, self._ignore = {}, tuple(ignore)
+        seen: dict[tuple[str, str], tuple[Source, ...]] = {}
+
+        def walk(tree: pygit2.Tree, prefix: str) -> tuple[Source, ...]:
+            found: list[Source] = []
+            for entry in tree:
+                path = prefix + (entry.name or "")
+                if ignore and is_ignored(path, ignore):
+                    continue
+                if isinstance(entry, pygit2.Tree):
+                    key = (str(entry.id), path)
+                    below = self._last.get(key)
+                    if below is None:
+                        below = walk(entry, path + "/")
+                    seen[key] = below
+                    found.extend(below)
+                elif (
+                    isinstance(entry, pygit2.Blob)
+                    and path.endswith(SPEC_SUFFIXES)
+                    and path != CONFIG_FILE
+                    and entry.filemode in READABLE_BLOB_MODES
+                ):
+                    found.append(blob_source(repo, entry.id, path))
+            return tuple(found)
+
+        found = list(walk(tree, ""))
+        self._last = seen
+        return found
 
 
 def blob_source(repo: pygit2.Repository, oid: pygit2.Oid, path: str) -> Source:

@@ -213,9 +213,9 @@ def _lineage(statuses: Statuses) -> list[str]:
             if step.get("run"):
                 producers[str(step["run"])] = (key, f"{key.name} step {step.get('name')}")
     rows: list[str] = []
-    for key, status in sorted(statuses.items(), key=lambda e: (e[0].namespace, e[0].name)):
-        if key.kind != "ModelDeployment":
-            continue
+    # One kind: the keys' own order is by namespace, then name.
+    for key in sorted(key for key in statuses if key.kind == "ModelDeployment"):
+        status = statuses[key]
         for role in ("model", "canary"):
             model = status.extra.get(role)
             if not isinstance(model, Mapping) or not model.get("run"):

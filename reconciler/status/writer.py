@@ -87,6 +87,7 @@ class StatusWriter:
         # these, not against the remote tip, so a file another writer added is never ours to
         # delete, even after our delta was replayed on top of their commit.
         self._written: dict[str, pygit2.Oid] | None = None
+        self._hashed: dict[str, tuple[bytes, pygit2.Oid]] = {}  # path -> (content, blob id)
         self.notes_tracking_ref = "refs/reconciler/notes/reconciler"
         self._notes_fetched = False
 
@@ -104,15 +105,12 @@ class StatusWriter:
 
     def write(self, files: Mapping[str, bytes], message: str) -> pygit2.Oid | None:
         """Make the branch hold exactly ``files``; the new commit, or None when nothing changed."""
-        for path in files:
-            _check_path(path)
         with self._lock:
+            written = self._hash(files)
             if not self._fetched:
                 self._fetch()
             if self._written is None:
                 self._written = tree_entries(self.repo, self._tip)
-            # Hashing without writing: unchanged files never touch the object database.
-            written = {path: pygit2.hash(content) for path, content in files.items()}
             delta = self._delta(files, written)
             if not delta:
                 return None
@@ -144,6 +142,21 @@ class StatusWriter:
                 f"status branch {self.branch!r} of {self.display_url} kept moving: "
                 f"gave up after {MAX_PUSH_ATTEMPTS} attempts"
             )
+
+    def _hash(self, files: Mapping[str, bytes]) -> dict[str, pygit2.Oid]:
+        """Blob ids of ``files``, hashed without writing (unchanged files never touch the object
+        database), and only for content that changed since the last write: thousands of status
+        files, of which a commit changes a few."""
+        last = self._hashed
+        hashed: dict[str, tuple[bytes, pygit2.Oid]] = {}
+        for path, content in files.items():
+            seen = last.get(path)
+            if seen is None or seen[0] != content:
+                _check_path(path)
+                seen = (content, pygit2.hash(content))
+            hashed[path] = seen
+        self._hashed = hashed
+        return {path: oid for path, (_, oid) in hashed.items()}
 
     def _fetch(self) -> None:
         fetch_refspec(

@@ -9,6 +9,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from reconciler import labels
+from reconciler.engine import loop as loop_module
 from reconciler.inventory import ObjectRef
 from tests.loop.harness import serving, training
 from tests.waiting import wait_for
@@ -153,3 +154,26 @@ def test_what_the_first_reconcile_built_is_left_out_of_later_collections(loop):
     loop.idle()
     # Once per process: an earlier engine in this worker may have frozen first.
     assert gc.get_freeze_count() > 0
+
+
+def test_what_later_reconciles_built_is_frozen_again_after_a_full_collection(loop, monkeypatch):
+    monkeypatch.setattr(loop_module, "REFREEZE_EVERY", 0.0)  # instead of a minute's wait
+    loop.commit({"models/m.yaml": serving("model-a")})
+    loop.start()
+    loop.idle()
+    built_since = [object()]  # tracked by the collector, like a new cache entry
+    collected: list[int] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "stop":
+            collected.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        loop.commit({"models/m.yaml": serving("model-b")})
+        wait_for(lambda: 2 in collected, what="a full collection before the refreeze")
+        loop.idle()
+    finally:
+        gc.callbacks.remove(record)
+
+    assert not any(o is built_since for o in gc.get_objects())  # frozen: no longer walked

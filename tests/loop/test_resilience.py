@@ -102,7 +102,7 @@ def test_remote_gone_keeps_running_and_recovers(loop):
 
 def test_status_push_race_keeps_both_writers_changes(loop, tmp_path):
     loop.commit(SPECS)
-    loop.start()
+    service = loop.start()
     loop.wait_phase("ModelDeployment", "model-0", "Ready")
     loop.idle()
     other = tmp_path / "other"
@@ -111,7 +111,11 @@ def test_status_push_race_keeps_both_writers_changes(loop, tmp_path):
     git("add", "NOTES.md", cwd=other)
     git("commit", "-q", "-m", "another writer", cwd=other)
     # The other writer is polite too: when the reconciler pushed first, it rebases and retries.
-    wait_for(lambda: _push_rebasing(other), what="the other writer's push")
+    # libgit2 updates a local remote's ref without checking its old value (a Git server checks
+    # it), so a paced status push of ours in the same instant could overwrite theirs. Holding
+    # the engine between reconciles keeps that instant out; our next push must then replay.
+    with service.engine._busy:
+        wait_for(lambda: _push_rebasing(other), what="the other writer's push")
     loop.commit({"models/m0.yaml": serving("model-0", replicas=2)})
     wait_for(
         lambda: (

@@ -120,3 +120,65 @@ def test_symbolic_links_in_a_commit_are_not_followed(repo: pygit2.Repository) ->
     result = load_commit(repo, "HEAD")
 
     assert [loaded.file for loaded in result.specs] == ["training/churn.yaml", "training/more.yml"]
+
+
+def _remove(root: Path, path: str) -> None:
+    (root / path).unlink()
+
+
+def _rename_directory(root: Path, old: str, new: str) -> None:
+    (root / old).rename(root / new)
+
+
+# Each edit, committed after a load that filled the cache: the next load through the cache must
+# equal a load without one (what it walked again and what it reused must not show).
+EDITS = {
+    "one file changed": lambda root: (root / "training/churn.yaml").write_text(
+        TRAINING.replace(":1", ":2")
+    ),
+    "a file removed": lambda root: _remove(root, "training/churn.yaml"),
+    "a directory renamed": lambda root: _rename_directory(root, "training", "train"),
+    "a new directory": lambda root: (
+        (root / "new" / "deep").mkdir(parents=True)
+        or (root / "new" / "deep" / "x.yaml").write_text(TRAINING.replace("churn-train", "x"))
+    ),
+    "the ignore globs changed": lambda root: (root / "reconciler.yaml").write_text(
+        "defaultNamespace: ml\nignore: [training/more.yml]\n"
+    ),
+    "the default namespace changed": lambda root: (root / "reconciler.yaml").write_text(
+        "defaultNamespace: other\nignore: [drafts]\n"
+    ),
+    "an ignored directory fixed": lambda root: (root / "drafts" / "wip.yaml").write_text(
+        TRAINING.replace("churn-train", "draft")
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
+def test_a_load_through_the_cache_equals_a_fresh_load(repo: pygit2.Repository, edit) -> None:
+    cache = ParseCache()
+    load_commit(repo, "HEAD", cache)
+    edit(_root(repo))
+    _commit(repo, "edit")
+
+    assert load_commit(repo, "HEAD", cache) == load_commit(repo, "HEAD")
+
+
+def test_only_the_directories_a_commit_changed_are_walked_again(
+    repo: pygit2.Repository,
+) -> None:
+    (_root(repo) / "serving").mkdir()
+    (_root(repo) / "serving" / "a.yaml").write_text(TRAINING.replace("churn-train", "a"))
+    _commit(repo, "second directory")
+    cache = ParseCache()
+    tree = repo.revparse_single("HEAD").peel(pygit2.Tree)
+    before = {s.path: s for s in cache.trees.sources(repo, tree, ["drafts"])}
+    (_root(repo) / "training" / "churn.yaml").write_text(TRAINING.replace(":1", ":2"))
+    tree = repo[_commit(repo, "one file")].peel(pygit2.Tree)
+
+    after = {s.path: s for s in cache.trees.sources(repo, tree, ["drafts"])}
+
+    assert after.keys() == before.keys()
+    assert after["serving/a.yaml"] is before["serving/a.yaml"]  # unchanged: not walked
+    assert after["training/more.yml"] is not before["training/more.yml"]
+    assert after["training/churn.yaml"].blob != before["training/churn.yaml"].blob
