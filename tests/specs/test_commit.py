@@ -126,6 +126,11 @@ def _remove(root: Path, path: str) -> None:
     (root / path).unlink()
 
 
+def _add(root: Path, path: str, content: str) -> None:
+    (root / path).parent.mkdir(parents=True)
+    (root / path).write_text(content)
+
+
 def _rename_directory(root: Path, old: str, new: str) -> None:
     (root / old).rename(root / new)
 
@@ -138,9 +143,8 @@ EDITS = {
     ),
     "a file removed": lambda root: _remove(root, "training/churn.yaml"),
     "a directory renamed": lambda root: _rename_directory(root, "training", "train"),
-    "a new directory": lambda root: (
-        (root / "new" / "deep").mkdir(parents=True)
-        or (root / "new" / "deep" / "x.yaml").write_text(TRAINING.replace("churn-train", "x"))
+    "a new directory": lambda root: _add(
+        root, "new/deep/x.yaml", TRAINING.replace("churn-train", "x")
     ),
     "the ignore globs changed": lambda root: (root / "reconciler.yaml").write_text(
         "defaultNamespace: ml\nignore: [training/more.yml]\n"
