@@ -259,6 +259,20 @@ def reconciler_process(config_file: Path) -> None:
         current["status_commit"] = commit is not None
         return commit
 
+    original_owed, original_put = engine._write_owed, engine.inbox.put
+
+    def write_owed() -> None:
+        # A status commit pacing held back, written between reconciles: a push waits for it.
+        begun = time.time()
+        original_owed()
+        emit(event="owed", start=begun, end=time.time())
+
+    def put(trigger: Any) -> None:
+        if trigger.reason == "commit":  # the watchdog's, after a push
+            emit(event="trigger", reason=trigger.reason, at=time.time())
+        original_put(trigger)
+
+    engine._write_owed, engine.inbox.put = write_owed, put  # type: ignore[method-assign]
     engine.reconcile, stages._converge = reconcile, converge  # type: ignore[method-assign]
     stages.reporter.report, engine.status.write = report, status_write  # type: ignore[method-assign]
     emit(event="constructed", started=started, cpu=time.process_time())
@@ -327,6 +341,9 @@ class ReconcilerProcess:
         self._log = (workdir / "reconciler.log").open("wb")
         self.reports: queue.Queue[dict[str, Any]] = queue.Queue()
         self.reconciles: list[dict[str, Any]] = []
+        # Status commits written between reconciles, and triggers as the inbox took them.
+        self.owed: list[dict[str, Any]] = []
+        self.triggers: list[dict[str, Any]] = []
         self._changed = threading.Condition()
         env = {**os.environ, "BENCH_SPAWNED": repr(time.time())}
         self.process = subprocess.Popen(
@@ -353,6 +370,10 @@ class ReconcilerProcess:
                 with self._changed:
                     self.reconciles.append(record)
                     self._changed.notify_all()
+            elif record["event"] == "owed":
+                self.owed.append(record)
+            elif record["event"] == "trigger":
+                self.triggers.append(record)
             else:
                 self.reports.put(record)
 

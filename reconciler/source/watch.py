@@ -1,15 +1,16 @@
-"""Fetch triggers for repositories on local disk: watch the refs, call back once per burst.
+"""Fetch triggers for repositories on local disk: watch the refs, call back on each move.
 
 A ``git push`` into a bare repository writes ``refs/heads/<b>.lock`` and moves it onto
 ``refs/heads/<b>`` (after ``git gc`` the ``packed-refs`` file changes instead), among dozens of
 opened/closed events. Only moves, creations and modifications of the spec branch's ref or of
-``packed-refs`` count, and a burst of them is coalesced into a single ``on_change`` call.
-The watcher only *triggers*; the fetch decides what actually changed.
+``packed-refs`` count: one or two per push, each an ``on_change`` call at once. Nothing waits
+for a burst to end, since the ref's move is the last write of a push; the engine's inbox folds
+calls that arrive while it is busy into one reconcile. The watcher only *triggers*; the fetch
+decides what actually changed.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -30,8 +31,6 @@ from reconciler.errors import SourceError
 
 log = structlog.get_logger(__name__)
 
-# Long enough to span one push (milliseconds), short enough not to delay a reconcile noticeably.
-DEFAULT_DEBOUNCE_SECONDS = 0.05
 _RELEVANT = frozenset({EVENT_TYPE_MOVED, EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED})
 
 
@@ -65,71 +64,35 @@ def is_ref_change(event: FileSystemEvent, gitdir: Path, branch: str) -> bool:
     return parts == ("packed-refs",) or parts == ("refs", "heads", *branch.split("/"))
 
 
-class _Debouncer:
-    """Calls ``action`` once, ``delay`` seconds after the last of a burst of ``poke()`` calls."""
+class _RefEventHandler(FileSystemEventHandler):
+    def __init__(self, gitdir: Path, branch: str, on_change: Callable[[], None]) -> None:
+        self._gitdir = gitdir
+        self._branch = branch
+        self._on_change = on_change
 
-    def __init__(self, delay: float, action: Callable[[], None]) -> None:
-        self._delay = delay
-        self._action = action
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-
-    def poke(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(self._delay, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def cancel(self) -> None:
-        with self._lock:
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
-            if timer is not threading.current_thread():
-                timer.join()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self._timer = None
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if not is_ref_change(event, self._gitdir, self._branch):
+            return
         try:
-            self._action()
+            self._on_change()
         except Exception:
-            # A failing callback must not kill future triggers; the caller logs its own details.
+            # A failing callback must not end the watch; the caller logs its own details.
             log.exception("watch.callback_failed")
 
 
-class _RefEventHandler(FileSystemEventHandler):
-    def __init__(self, gitdir: Path, branch: str, debouncer: _Debouncer) -> None:
-        self._gitdir = gitdir
-        self._branch = branch
-        self._debouncer = debouncer
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if is_ref_change(event, self._gitdir, self._branch):
-            self._debouncer.poke()
-
-
 class RepositoryWatcher:
-    """Calls ``on_change`` (on a timer thread) after ``branch`` of a local repository moves."""
+    """Calls ``on_change`` (on the watch's thread) when ``branch`` of a local repository moves."""
 
-    def __init__(
-        self,
-        repo_path: Path,
-        branch: str,
-        on_change: Callable[[], None],
-        debounce: float = DEFAULT_DEBOUNCE_SECONDS,
-    ) -> None:
+    def __init__(self, repo_path: Path, branch: str, on_change: Callable[[], None]) -> None:
         self.git_dir = git_dir(Path(repo_path))
         self._branch = branch
-        self._debouncer = _Debouncer(debounce, on_change)
+        self._on_change = on_change
         self._observer: Observer | None = None  # type: ignore[valid-type]
 
     def start(self) -> None:
         if self._observer is not None:
             return
-        handler = _RefEventHandler(self.git_dir, self._branch, self._debouncer)
+        handler = _RefEventHandler(self.git_dir, self._branch, self._on_change)
         observer = Observer()
         (self.git_dir / "refs").mkdir(exist_ok=True)
         observer.schedule(handler, str(self.git_dir / "refs"), recursive=True)
@@ -145,7 +108,6 @@ class RepositoryWatcher:
         if observer is not None:
             observer.stop()
             observer.join()
-        self._debouncer.cancel()
         if observer is not None:
             log.info("watch.stopped", git_dir=str(self.git_dir))
 

@@ -30,6 +30,7 @@ per file and the rules across files.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -212,7 +213,8 @@ class ParseCache:
 
     def __init__(self) -> None:
         self._outcomes: dict[str, _FileOutcome] = {}
-        self._placed: dict[tuple[str, str, str], _Placed] = {}
+        self._users: Counter[str] = Counter()  # blob -> paths whose entry was parsed from it
+        self._placed: dict[str, tuple[str, str, _Placed]] = {}  # path -> (blob, namespace, ...)
         self.trees = SubtreeSources()
         self.hits = 0
         self.misses = 0
@@ -231,25 +233,33 @@ class ParseCache:
         return outcome
 
     def placed(self, source: Source, default_namespace: str) -> _Placed:
-        key = (source.blob, source.path, default_namespace)
-        found = self._placed.get(key)
-        if found is not None:
+        found = self._placed.get(source.path)
+        if found is not None and found[0] == source.blob and found[1] == default_namespace:
             self.hits += 1
-            return found
-        found = _placed(source, self.outcome(source.blob, source.parse), default_namespace)
-        self._placed[key] = found
-        return found
+            return found[2]
+        placed = _placed(source, self.outcome(source.blob, source.parse), default_namespace)
+        # A path's new content replaces its old at once: a commit costs what it changed.
+        self._users[source.blob] += 1
+        self._forget(source.path)
+        self._placed[source.path] = (source.blob, default_namespace, placed)
+        return placed
 
-    def retain(self, sources: Collection[Source], default_namespace: str) -> None:
-        # Every source has its entry now: only more entries than sources means stale ones.
+    def retain(self, sources: Collection[Source]) -> None:
+        # Every source has its entry now: only more entries than sources means deleted files.
         if len(self._placed) <= len(sources):
             return
-        blobs = {source.blob for source in sources}
-        for blob in self._outcomes.keys() - blobs:
-            del self._outcomes[blob]
-        kept = {(source.blob, source.path, default_namespace) for source in sources}
-        for key in self._placed.keys() - kept:
-            del self._placed[key]
+        for path in self._placed.keys() - {source.path for source in sources}:
+            self._forget(path)
+
+    def _forget(self, path: str) -> None:
+        entry = self._placed.pop(path, None)
+        if entry is None:
+            return
+        blob = entry[0]
+        self._users[blob] -= 1
+        if self._users[blob] <= 0:
+            del self._users[blob]
+            self._outcomes.pop(blob, None)
 
 
 # ---------------------------------------------------------------- config
@@ -397,7 +407,7 @@ def _load(
         problems.extend(placed.problems)
         named.extend(placed.named)
         documents.extend(placed.documents)
-    cache.retain(sources, config.default_namespace)
+    cache.retain(sources)
 
     specs: list[LoadedSpec] = []
     invalid: dict[SpecKey, list[SpecProblem]] = {}

@@ -115,7 +115,7 @@ class StatusWriter:
             if not delta:
                 return None
             for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
-                commit = self._commit(delta, message)
+                commit = self._commit(delta, written, message)
                 if commit is None:
                     # Another writer already pushed exactly this content.
                     self._written = written
@@ -184,8 +184,10 @@ class StatusWriter:
         delta.update((path, None) for path in current if path not in files)
         return delta
 
-    def _commit(self, delta: Delta, message: str) -> pygit2.Oid | None:
-        ids = {path: pygit2.hash(c) if c is not None else None for path, c in delta.items()}
+    def _commit(
+        self, delta: Delta, hashed: Mapping[str, pygit2.Oid], message: str
+    ) -> pygit2.Oid | None:
+        ids = {path: hashed[path] if c is not None else None for path, c in delta.items()}
         _store_blobs(self.repo, {ids[p]: c for p, c in delta.items() if c is not None})
         base = self.repo[self._tip].peel(pygit2.Tree) if self._tip is not None else None
         tree = _build(self.repo, base, ids) or self.repo.TreeBuilder().write()

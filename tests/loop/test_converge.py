@@ -156,24 +156,47 @@ def test_what_the_first_reconcile_built_is_left_out_of_later_collections(loop):
     assert gc.get_freeze_count() > 0
 
 
-def test_what_later_reconciles_built_is_frozen_again_after_a_full_collection(loop, monkeypatch):
+def collections_during(loop, change: str) -> list[tuple[int, int]]:
+    """(generation, frozen objects) of each collection that began while ``change`` went live."""
+    began: list[tuple[int, int]] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start":
+            began.append((info["generation"], gc.get_freeze_count()))
+
+    gc.callbacks.append(record)
+    try:
+        loop.commit({"models/m.yaml": serving(change)})
+        wait_for(lambda: any(g == 2 for g, _ in began), what="a collection before the refreeze")
+        loop.idle()
+    finally:
+        gc.callbacks.remove(record)
+    return began
+
+
+def test_what_later_reconciles_built_is_frozen_again_after_a_collection(loop, monkeypatch):
     monkeypatch.setattr(loop_module, "REFREEZE_EVERY", 0.0)  # instead of a minute's wait
     loop.commit({"models/m.yaml": serving("model-a")})
     loop.start()
     loop.idle()
     built_since = [object()]  # tracked by the collector, like a new cache entry
-    collected: list[int] = []
 
-    def record(phase: str, info: dict) -> None:
-        if phase == "stop":
-            collected.append(info["generation"])
+    began = collections_during(loop, "model-b")
 
-    gc.callbacks.append(record)
-    try:
-        loop.commit({"models/m.yaml": serving("model-b")})
-        wait_for(lambda: 2 in collected, what="a full collection before the refreeze")
-        loop.idle()
-    finally:
-        gc.callbacks.remove(record)
-
+    # The minute's collection walks what is not frozen yet: the heap stays frozen meanwhile.
+    assert all(frozen > 0 for generation, frozen in began if generation == 2)
     assert not any(o is built_since for o in gc.get_objects())  # frozen: no longer walked
+
+
+def test_the_hourly_collection_unfreezes_the_heap_first(loop, monkeypatch):
+    monkeypatch.setattr(loop_module, "REFREEZE_EVERY", 0.0)
+    monkeypatch.setattr(loop_module, "FULL_COLLECTION_EVERY", 0.0)  # instead of an hour's wait
+    loop.commit({"models/m.yaml": serving("model-a")})
+    loop.start()
+    loop.idle()
+
+    began = collections_during(loop, "model-b")
+
+    # Frozen reference cycles that became garbage can only be found with nothing frozen.
+    assert (2, 0) in began
+    assert gc.get_freeze_count() > 0  # and what lives on is frozen again

@@ -19,9 +19,6 @@ from reconciler.source.watch import RepositoryWatcher, git_dir, is_ref_change
 from tests.source.remotes import Remote, git
 from tests.waiting import wait_for
 
-# Generous compared with one push (milliseconds) so a loaded machine never splits a burst.
-DEBOUNCE = 0.2
-
 
 class Calls:
     """Records, for each on_change call, which branches the bare repository had at that moment."""
@@ -65,7 +62,7 @@ class Tips:
 
 def test_one_call_for_a_push_of_the_branch_with_others(remote: Remote) -> None:
     tips = Tips(remote.bare)
-    with RepositoryWatcher(remote.bare, "main", tips, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.bare, "main", tips):
         # One push moving main and two other refs: one call.
         git("commit", "-q", "--allow-empty", "-m", "a", cwd=remote.work)
         first = git("rev-parse", "HEAD", cwd=remote.work).strip()
@@ -82,7 +79,7 @@ def test_no_call_for_other_branches_and_notes(remote: Remote) -> None:
     """The status branch and the notes are pushed into the spec repository by the reconciler
     itself: a push of theirs is no news about the specs."""
     tips = Tips(remote.bare)
-    with RepositoryWatcher(remote.bare, "main", tips, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.bare, "main", tips):
         git("push", "-q", "origin", "main:status", cwd=remote.work)
         git("notes", "--ref=reconciler", "add", "-m", "outcome", "HEAD", cwd=remote.work)
         git("push", "-q", "origin", "refs/notes/reconciler", cwd=remote.work)
@@ -96,7 +93,7 @@ def test_no_call_for_other_branches_and_notes(remote: Remote) -> None:
 
 def test_no_call_for_unrelated_files_and_lock_files(remote: Remote) -> None:
     tips = Tips(remote.bare)
-    with RepositoryWatcher(remote.bare, "main", tips, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.bare, "main", tips):
         (remote.bare / "description").write_text("changed")
         (remote.bare / "hooks" / "post-update").write_text("#!/bin/sh\n")
         (remote.bare / "refs" / "heads" / "main.lock").write_text("0" * 40 + "\n")
@@ -109,7 +106,7 @@ def test_no_call_for_unrelated_files_and_lock_files(remote: Remote) -> None:
 
 def test_packed_refs_after_gc_counts(remote: Remote) -> None:
     calls = Calls(remote.bare)
-    with RepositoryWatcher(remote.bare, "main", calls, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.bare, "main", calls):
         git("pack-refs", "--all", cwd=remote.bare)
         assert calls.event.wait(timeout=10), "no call after packed-refs changed"
 
@@ -117,18 +114,19 @@ def test_packed_refs_after_gc_counts(remote: Remote) -> None:
 def test_non_bare_repository_is_watched_through_its_git_dir(remote: Remote) -> None:
     assert git_dir(remote.work) == (remote.work / ".git").resolve()
     calls = Calls(remote.bare)
-    with RepositoryWatcher(remote.work, "main", calls, debounce=DEBOUNCE):
+    with RepositoryWatcher(remote.work, "main", calls):
         git("commit", "-q", "--allow-empty", "-m", "local", cwd=remote.work)
         assert calls.event.wait(timeout=10), "no call after a local commit"
 
 
-def test_stop_cancels_a_pending_call_and_ends_threads(remote: Remote) -> None:
+def test_stop_ends_threads_and_calls(remote: Remote) -> None:
     calls = Calls(remote.bare)
     before = set(threading.enumerate())
-    watcher = RepositoryWatcher(remote.bare, "main", calls, debounce=60)
+    watcher = RepositoryWatcher(remote.bare, "main", calls)
     watcher.start()
-    git("push", "-q", "origin", "main:other", cwd=remote.work)
     watcher.stop()
+    git("commit", "-q", "--allow-empty", "-m", "after", cwd=remote.work)
+    git("push", "-q", "origin", "main", cwd=remote.work)
     assert calls.count() == 0
     assert set(threading.enumerate()) <= before
 
