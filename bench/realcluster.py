@@ -185,6 +185,7 @@ WATCHED = {
 }
 READY_CONDITION = {"Deployment": "Available", "Job": "Complete", "InferenceService": "Ready"}
 SPEC_HASH = "mlops/spec-hash"
+RETRY_WATCH = 0.5  # seconds before asking again for a watch the server refused
 
 
 def is_ready(obj: dict[str, Any]) -> bool:
@@ -233,11 +234,15 @@ class Observer:
             ):
                 connection.request("GET", f"{path}?{urlencode(asked)}")
                 response = connection.getresponse()
-                while line := response.readline():
+                if response.status != 200:
+                    # A busy server may refuse a watch (429) or fail one (5xx): ask again soon.
+                    response.read()
+                    self._stopped.wait(RETRY_WATCH)
+                while response.status == 200 and (line := response.readline()):
                     event = json.loads(line)
-                    obj = event["object"]
-                    if event["type"] == "ERROR":  # 410 Gone: start again from a fresh list
-                        version = ""
+                    obj = event.get("object")
+                    if event.get("type") == "ERROR" or not isinstance(obj, dict):
+                        version = ""  # 410 Gone or a broken stream: from a fresh list again
                         break
                     version = obj["metadata"].get("resourceVersion", version)
                     if event["type"] != "BOOKMARK":

@@ -12,7 +12,7 @@ canonically and empty values match absent ones. Drift reasons name paths, never 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +48,17 @@ class Change:
         """The spec this change belongs to."""
         obj = self.desired if self.desired is not None else self.live
         return owner_spec(obj) if obj is not None else None
+
+    def applied(self) -> Change:
+        """This change once written, as status, events and the guard read it after the apply:
+        a create's or update's desired object cut to the metadata that names its spec, and no
+        live object. A prune is kept whole: it is written last, and its live object says where
+        it came from."""
+        if self.action is Action.PRUNE or self.desired is None:
+            return self
+        metadata = self.desired.get("metadata") or {}
+        named = {k: metadata[k] for k in ("name", "namespace", "labels") if k in metadata}
+        return replace(self, desired={"metadata": named}, live=None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,10 @@ class ChangeSet:
         """False when applying this set would make no API call (a no-op reconcile)."""
         writes = (Action.CREATE, Action.UPDATE, Action.PRUNE)
         return any(change.action in writes for change in self.changes)
+
+    def applied(self) -> ChangeSet:
+        """Every change as ``Change.applied`` leaves it."""
+        return ChangeSet(tuple(change.applied() for change in self.changes))
 
     def withholding(self, refs: Collection[ObjectRef]) -> ChangeSet:
         """This set without the prunes of ``refs``: applies and other prunes stay."""

@@ -11,12 +11,15 @@
 
 Only dirty specs (changed content, cluster events, or all of them on a resync) are rendered and
 planned, so a commit that changes one spec costs one spec, and a reconcile with nothing to do
-makes no API request and no commit.
+makes no API request and no commit. Desired and apply go in waves of ``WAVE`` specs, training
+before serving: the desired objects of a cold start of 5,000 specs were 54 MiB as dicts, held
+at once; a wave's are let go once applied. The guard and the prunes come after every wave.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -38,7 +41,7 @@ from reconciler.status.model import REPOSITORY_FILE, RepositoryStatus
 from . import desire, health
 from .apply import Applier
 from .clock import Clock
-from .context import Cycle, Planned, SpecNotes
+from .context import Cycle, Failures, Planned, SpecNotes
 from .load import Loader
 from .options import MANAGED_KINDS, EngineOptions, Trigger
 from .planning import Planner
@@ -47,6 +50,8 @@ from .prune import prune
 from .report import Reporter
 
 log = structlog.get_logger(__name__)
+
+WAVE = 500  # specs whose desired objects are held at once, from plan until applied
 
 
 class Reconciler:
@@ -131,7 +136,10 @@ class Reconciler:
         self.metrics.reconcile_seconds.observe(self.clock.monotonic() - started)
 
     def _converge(self, cycle: Cycle) -> None:
-        planned = self._plan(cycle)
+        self.promotions.begin()
+        order = sorted(cycle.dirty, key=lambda k: (k.kind == "ModelDeployment", k))
+        waves = [self._wave(cycle, order[i : i + WAVE]) for i in range(0, len(order), WAVE)]
+        planned, failures = _joined(waves)
         changeset = self.guard.withhold(
             planned.changeset,
             head=cycle.head,
@@ -141,7 +149,6 @@ class Reconciler:
             owned_before=self._owned_before,
             descends=self.loader.descends,
         )
-        failures = self.applier.apply(cycle, changeset)
         prunes = [c for c in changeset.prunes if c.spec not in failures]
         waiting: list[SpecKey] = []
         if prunes:
@@ -166,17 +173,23 @@ class Reconciler:
             if key not in failures:
                 self.notes.settled[key] = inputs
 
-    def _plan(self, cycle: Cycle) -> Planned:
-        """Stages desired and plan for each dirty spec; serving specs read the runs of training
-        specs, so those are planned first."""
-        self.promotions.begin()
+    def _wave(self, cycle: Cycle, keys: list[SpecKey]) -> tuple[Planned, Failures]:
+        """Desired, plan and apply for ``keys``; the guard only ever withholds prunes, so
+        applying before it has seen every wave's prunes withholds nothing it would have."""
+        planned = self._plan(cycle, keys)
+        failures = self.applier.apply(cycle, planned.changeset)
+        return replace(planned, changeset=planned.changeset.applied()), failures
+
+    def _plan(self, cycle: Cycle, keys: list[SpecKey]) -> Planned:
+        """Stages desired and plan for each of ``keys``; serving specs read the runs of training
+        specs, so those come first."""
         runs = desire.Runs(self.cluster)
         outcomes: dict[SpecKey, Outcome] = {}
         changes: list[Change] = []
         unchanged: set[SpecKey] = set()
         skipped: set[SpecKey] = set()
         clean: dict[SpecKey, tuple[Any, ...]] = {}
-        for key in sorted(cycle.dirty, key=lambda k: (k.kind == "ModelDeployment", k)):
+        for key in keys:
             previous = self.notes.settled.pop(key, None)
             if key in cycle.load.invalid:
                 outcomes[key] = Outcome(key, cycle.origin(key), Reason.INVALID_SPEC)
@@ -261,3 +274,24 @@ class Reconciler:
         return sum(
             len(status.resources) for key in keys if (status := self.book.previous(key)) is not None
         )
+
+
+def _joined(waves: list[tuple[Planned, Failures]]) -> tuple[Planned, Failures]:
+    """The waves of one reconcile as if planned and applied at once."""
+    outcomes: dict[SpecKey, Outcome] = {}
+    changes: list[Change] = []
+    unchanged: set[SpecKey] = set()
+    skipped: set[SpecKey] = set()
+    clean: dict[SpecKey, tuple[Any, ...]] = {}
+    failures: Failures = {}
+    for planned, failed in waves:
+        outcomes.update(planned.outcomes)
+        changes.extend(planned.changeset)
+        unchanged |= planned.unchanged
+        skipped |= planned.skipped
+        clean.update(planned.clean)
+        failures.update(failed)
+    joined = Planned(
+        outcomes, ChangeSet(tuple(changes)), frozenset(unchanged), frozenset(skipped), clean
+    )
+    return joined, failures

@@ -12,6 +12,7 @@ import yaml
 from structlog.testing import capture_logs
 
 from reconciler.engine import Engine, Trigger
+from reconciler.engine import reconcile as reconcile_module
 from reconciler.specs.loaded import SpecKey
 from tests.engine.fakes import (
     FakeClock,
@@ -84,7 +85,9 @@ def test_a_no_op_cycle_sends_nothing(world: World) -> None:
     assert len(world.status.commits) == commits
 
 
-def test_a_removed_spec_is_pruned_last(world: World) -> None:
+@pytest.mark.parametrize("wave", [1, reconcile_module.WAVE])
+def test_a_removed_spec_is_pruned_last(world: World, wave: int, monkeypatch) -> None:
+    monkeypatch.setattr(reconcile_module, "WAVE", wave)
     world.repository.commit(specs("fraud", "churn"))
     world.reconcile("start")
     world.cluster.writer.calls.clear()
@@ -118,7 +121,10 @@ def test_a_broken_reconciler_yaml_changes_nothing(world: World) -> None:
     assert "reconciler.yaml" in repository["sourceMessage"]
 
 
-def test_the_guard_holds_a_mass_prune(world: World) -> None:
+@pytest.mark.parametrize("wave", [1, reconcile_module.WAVE])
+def test_the_guard_holds_a_mass_prune(world: World, wave: int, monkeypatch) -> None:
+    # In waves of one spec, the guard still judges every wave's prunes together.
+    monkeypatch.setattr(reconcile_module, "WAVE", wave)
     world.repository.commit(specs("a", "b", "c", "d"))
     world.reconcile("start")
     world.cluster.writer.calls.clear()
@@ -132,6 +138,25 @@ def test_the_guard_holds_a_mass_prune(world: World) -> None:
     assert "would delete 6 of 8 managed objects" in guard["reason"]
     # Removed specs keep their status while their objects stay.
     assert world.status.status("ModelDeployment", "b") is not None
+
+
+def test_specs_are_planned_and_applied_in_waves_training_first(world: World, monkeypatch) -> None:
+    monkeypatch.setattr(reconcile_module, "WAVE", 2)
+    runs = {f"training/{name}.yaml": training(name) for name in ("t1", "t2")}
+    world.repository.commit({**specs("a", "b", "c"), **runs})
+    world.reconcile("start")
+    calls = world.cluster.writer.calls
+    verbs = [verb for verb, _ in calls]
+    # A wave is applied before the next one is looked at: its desired objects can go.
+    assert verbs.index("apply") < len(verbs) - 1 - verbs[::-1].index("lookup")
+    applied = [name for verb, name in calls if verb == "apply"]
+    serving_from = min(applied.index(name) for name in "abc")
+    assert all(i < serving_from for i, name in enumerate(applied) if name.startswith("t"))
+    assert world.cluster.names("Deployment") == ["a", "b", "c"]
+    for name in "abc":
+        assert world.status.status("ModelDeployment", name)["phase"] == "Ready"
+    for name in ("t1", "t2"):
+        assert world.status.status("TrainingJob", name) is not None
 
 
 def test_a_failed_apply_of_one_spec_does_not_stop_the_others(world: World) -> None:

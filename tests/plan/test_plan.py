@@ -13,6 +13,7 @@ import yaml
 from reconciler.inventory import Inventory, ObjectRef, stamp, tracking_id
 from reconciler.plan import Action, Change, ChangeSet
 from reconciler.plan import plan as plan_for
+from reconciler.specs.loaded import SpecKey
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MANAGED = {"app.kubernetes.io/managed-by": "reconciler"}
@@ -321,6 +322,27 @@ def test_reason_names_the_first_drifts_and_counts_the_rest() -> None:
     (change,) = plan([desired], [live]).changes
     assert change.reason == "drifted: data.a; data.b; data.c (and 2 more)"
     assert change.drift == tuple(f"data.{k}" for k in "abcde")
+
+
+def test_an_applied_change_keeps_what_status_and_events_read_and_drops_the_objects() -> None:
+    spec_labels = {**MANAGED, "mlops/spec-kind": "ModelDeployment", "mlops/spec-name": "web"}
+    desired = obj("apps/v1", "Deployment", "web", labels=spec_labels, spec={"replicas": 2})
+    live = obj("apps/v1", "Deployment", "web", labels=spec_labels, spec={"replicas": 1})
+    gone = obj("v1", "Service", "old", labels=spec_labels)
+    changes = ChangeSet(
+        (
+            Change(Action.CREATE, ObjectRef.from_object(desired), "new", desired, None),
+            Change(Action.UPDATE, ObjectRef.from_object(desired), "spec changed", desired, live),
+            Change(Action.PRUNE, ObjectRef.from_object(gone), "removed from Git", None, gone),
+        )
+    )
+    created, updated, pruned = changes.applied()
+    for before, after in zip(changes, (created, updated), strict=False):
+        assert (after.action, after.ref, after.reason) == (before.action, before.ref, before.reason)
+        assert after.spec == before.spec == SpecKey("ModelDeployment", "ml-team", "web")
+        assert after.desired is not None and "spec" not in after.desired
+        assert after.live is None
+    assert pruned is changes.changes[2]  # written last, and its live object says where it was
 
 
 def test_create_for_desired_without_live() -> None:
