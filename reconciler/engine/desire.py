@@ -20,34 +20,50 @@ from .ports import Cluster
 
 
 class Runs:
-    """The runs of each training or pipeline spec, read from the caches once per reconcile."""
+    """The runs of each training or pipeline spec, read from the caches once per reconcile,
+    and the resourceVersions they were read at.
+
+    A spec's inputs name the versions of what its plan read, not what the cache holds a moment
+    later: runs read for a training spec serve the serving specs planned after it, and a Job
+    that finished in between must leave their inputs unlike the ones recorded, or the event
+    that told of it would find them settled and nothing would be planned again.
+    """
 
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
+        self._versions: dict[SpecKey, list[str | None]] = {}
         self._memo: dict[SpecKey, list[Run]] = {}
 
     def __call__(self, kind: str, namespace: str, name: str) -> list[Run]:
         owner = SpecKey(kind, namespace, name)
         if owner not in self._memo:
+            self.versions(owner)  # taken first: what is read below is at least this new
             objects = self._cluster.objects.owned_by(owner)
             self._memo[owner] = runs_from(objects, self._cluster.pods.owned_by(owner))
         return self._memo[owner]
+
+    def versions(self, owner: SpecKey) -> list[str | None]:
+        """The versions of ``owner``'s objects and pods as this reconcile first saw them."""
+        if owner not in self._versions:
+            cluster = self._cluster
+            self._versions[owner] = cluster.objects.versions(owner) + cluster.pods.versions(owner)
+        return self._versions[owner]
 
 
 def inputs(
     cycle: Cycle,
     key: SpecKey,
     loaded: LoadedSpec,
-    cluster: Cluster,
+    runs: Runs,
     promotions: Promotions,
     delivery: Delivery,
 ) -> tuple[Any, ...]:
     """What render, plan and status of ``key`` read: the spec, where it came from, the
     resourceVersions of its objects and of the runs it may serve, pins and gate notes, and
     the wake-ups of its canary analysis."""
-    versions = cluster.objects.versions(key) + cluster.pods.versions(key)
+    versions = list(runs.versions(key))
     for source in sources_of(loaded):
-        versions += cluster.objects.versions(source) + cluster.pods.versions(source)
+        versions += runs.versions(source)
     notes = promotions.notes(key)
     return (
         cycle.hashes.get(key),

@@ -199,7 +199,7 @@ class Reconciler:
                 self.promotions.forget(key)
                 changes.extend(self.planner.plan_removed(key))
                 continue
-            inputs = desire.inputs(cycle, key, loaded, self.cluster, self.promotions, self.delivery)
+            inputs = desire.inputs(cycle, key, loaded, runs, self.promotions, self.delivery)
             if previous == inputs:
                 self.notes.settled[key] = inputs
                 unchanged.add(key)

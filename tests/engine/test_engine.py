@@ -12,9 +12,11 @@ import yaml
 from structlog.testing import capture_logs
 
 from reconciler.engine import Engine, Trigger
+from reconciler.engine import desire as desire_module
 from reconciler.engine import reconcile as reconcile_module
 from reconciler.specs.loaded import SpecKey
 from tests.engine.fakes import (
+    NAMESPACE,
     FakeClock,
     FakeCluster,
     FakeStatusWriter,
@@ -47,6 +49,21 @@ def world(tmp_path: Path) -> Iterator[World]:
     made.start()
     yield World(repository, cluster, status, clock, made)
     made.stop()
+
+
+def served_from(training_spec: str, name: str = "m") -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "mlops/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {
+                "model": {"fromTraining": {"name": training_spec}},
+                "format": "sklearn",
+                "image": "registry.example/serve:1",
+            },
+        }
+    )
 
 
 def specs(*names: str) -> dict[str, str]:
@@ -157,6 +174,37 @@ def test_specs_are_planned_and_applied_in_waves_training_first(world: World, mon
         assert world.status.status("ModelDeployment", name)["phase"] == "Ready"
     for name in ("t1", "t2"):
         assert world.status.status("TrainingJob", name) is not None
+
+
+def test_a_run_that_finishes_while_its_server_is_planned_is_not_missed(
+    world: World, monkeypatch
+) -> None:
+    """The runs read for the training spec serve the serving spec planned after it: a Job that
+    finishes in between must not leave the serving spec settled on what it did not read."""
+    trains = yaml.safe_load(training("t"))
+    trains["spec"]["output"] = {"uri": "s3://models/t/{run}/model.joblib"}
+    world.repository.commit(
+        {"training/t.yaml": yaml.safe_dump(trains), "models/m.yaml": served_from("t")}
+    )
+    world.reconcile("start")
+    assert world.cluster.names("Deployment") == []  # waits for a succeeded run
+    (job,) = (o for ref, o in world.cluster.store.items() if ref.kind == "Job")
+    original = desire_module.desire
+
+    def desire_then_finish(cycle, key, *rest):  # the watch event lands mid-plan
+        desired = original(cycle, key, *rest)
+        if key.kind == "TrainingJob":
+            job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+            job["metadata"]["resourceVersion"] += "-finished"
+        return desired
+
+    monkeypatch.setattr(desire_module, "desire", desire_then_finish)
+    trained = SpecKey("TrainingJob", NAMESPACE, "t")
+    world.engine.reconcile([Trigger("watch", trained)])  # planned before the Job finished
+    monkeypatch.setattr(desire_module, "desire", original)
+    world.engine.reconcile([Trigger("watch", trained)])  # the finish's own event
+    assert world.cluster.names("Deployment") == ["m"]
+    assert world.status.status("ModelDeployment", "m")["phase"] == "Ready"
 
 
 def test_a_failed_apply_of_one_spec_does_not_stop_the_others(world: World) -> None:
