@@ -12,8 +12,9 @@
 Only dirty specs (changed content, cluster events, or all of them on a resync) are rendered and
 planned, so a commit that changes one spec costs one spec, and a reconcile with nothing to do
 makes no API request and no commit. Desired and apply go in waves of ``WAVE`` specs, training
-before serving: the desired objects of a cold start of 5,000 specs were 54 MiB as dicts, held
-at once; a wave's are let go once applied. The guard and the prunes come after every wave.
+before serving: the desired objects of a cold start of 5,000 specs are 54 MiB as dicts, all
+held at once without waves; a wave's are let go once applied. The guard and the prunes come
+after every wave.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ from .report import Reporter
 
 log = structlog.get_logger(__name__)
 
-WAVE = 500  # specs whose desired objects are held at once, from plan until applied
+# Specs whose desired objects are held at once, from plan until applied. Smaller waves cost
+# cold-start time: on the real control plane a wave's applies wait behind the pods the waves
+# before it started (1,000 specs in waves of 500: cold 15 s -> 26 s). At 5,000 specs two waves
+# of 2,500 brought the peak RSS from 257 to 229 MiB for a cold start of 156 s instead of 99 s.
+WAVE = 2500
 
 
 class Reconciler:
