@@ -51,14 +51,17 @@ class Change:
 
     def applied(self) -> Change:
         """This change once written, as status, events and the guard read it after the apply:
-        a create's or update's desired object cut to the metadata that names its spec, and no
-        live object. A prune is kept whole: it is written last, and its live object says where
-        it came from."""
+        a create's or update's desired object cut to the metadata that names its spec, its live
+        object to the uid an Event about it names. A prune is kept whole: it is written last,
+        and its live object says where it came from."""
         if self.action is Action.PRUNE or self.desired is None:
             return self
         metadata = self.desired.get("metadata") or {}
         named = {k: metadata[k] for k in ("name", "namespace", "labels") if k in metadata}
-        return replace(self, desired={"metadata": named}, live=None)
+        live = None
+        if self.live is not None:
+            live = {"metadata": {"uid": (self.live.get("metadata") or {}).get("uid")}}
+        return replace(self, desired={"metadata": named}, live=live)
 
 
 @dataclass(frozen=True)

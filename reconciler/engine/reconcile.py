@@ -55,7 +55,7 @@ log = structlog.get_logger(__name__)
 # Specs whose desired objects are held at once, from plan until applied. Smaller waves cost
 # cold-start time: on the real control plane a wave's applies wait behind the pods the waves
 # before it started (1,000 specs in waves of 500: cold 15 s -> 26 s). At 5,000 specs two waves
-# of 2,500 brought the peak RSS from 257 to 229 MiB for a cold start of 156 s instead of 99 s.
+# of 2,500 brought the peak RSS from 257 to 228 MiB, for a cold start of 135-156 s, not 99 s.
 WAVE = 2500
 
 

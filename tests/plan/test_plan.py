@@ -328,6 +328,7 @@ def test_an_applied_change_keeps_what_status_and_events_read_and_drops_the_objec
     spec_labels = {**MANAGED, "mlops/spec-kind": "ModelDeployment", "mlops/spec-name": "web"}
     desired = obj("apps/v1", "Deployment", "web", labels=spec_labels, spec={"replicas": 2})
     live = obj("apps/v1", "Deployment", "web", labels=spec_labels, spec={"replicas": 1})
+    live["metadata"]["uid"] = "u-1"
     gone = obj("v1", "Service", "old", labels=spec_labels)
     changes = ChangeSet(
         (
@@ -341,7 +342,9 @@ def test_an_applied_change_keeps_what_status_and_events_read_and_drops_the_objec
         assert (after.action, after.ref, after.reason) == (before.action, before.ref, before.reason)
         assert after.spec == before.spec == SpecKey("ModelDeployment", "ml-team", "web")
         assert after.desired is not None and "spec" not in after.desired
-        assert after.live is None
+        assert after.live is None or "spec" not in after.live
+    assert created.live is None
+    assert updated.live == {"metadata": {"uid": "u-1"}}  # an Event about it names the object
     assert pruned is changes.changes[2]  # written last, and its live object says where it was
 
 
