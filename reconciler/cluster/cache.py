@@ -11,7 +11,7 @@ again at once. In a namespaced install each kind is listed and watched in each a
 never cluster-wide.
 
 Objects are held as compact JSON, compressed, and decoded on each read. As a tree of dicts an
-object costs about 2.5 times its JSON, and its JSON about 4 times the compressed bytes: at 5,000
+object costs about 2.5 times its JSON, and its JSON about twice the compressed bytes: at 5,000
 specs the JSON alone was 26 MiB, the largest thing the process held. A read costs tens of
 microseconds, plans read only the objects of the specs they visit, and callers get fresh dicts
 they may change.
@@ -38,8 +38,8 @@ from reconciler.specs.loaded import SpecKey
 
 log = structlog.get_logger(__name__)
 
-# zlib's fastest level: a few times smaller than the JSON already, where the higher levels cost
-# several times the CPU for a few percent more.
+# zlib's fastest level: one object's JSON already halves, and the default level costs more CPU
+# for a few percent more.
 COMPRESSION = 1
 
 

@@ -65,14 +65,17 @@ class Repository:
         return self.head
 
 
-def serving(name: str, image: str = "registry.example/serve:1") -> str:
+def serving(
+    name: str, image: str = "registry.example/serve:1", model: dict[str, Any] | None = None
+) -> str:
+    """A serving spec; its model a URI of its own unless ``model`` says otherwise."""
     return yaml.safe_dump(
         {
             "apiVersion": "mlops/v1alpha1",
             "kind": "ModelDeployment",
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {
-                "model": {"uri": f"s3://models/{name}"},
+                "model": model or {"uri": f"s3://models/{name}"},
                 "format": "sklearn",
                 "image": image,
             },
@@ -80,13 +83,16 @@ def serving(name: str, image: str = "registry.example/serve:1") -> str:
     )
 
 
-def training(name: str) -> str:
+def training(name: str, output: str | None = None) -> str:
+    spec: dict[str, Any] = {"image": "registry.example/train:1", "command": ["python", "train.py"]}
+    if output is not None:
+        spec["output"] = {"uri": output}
     return yaml.safe_dump(
         {
             "apiVersion": "mlops/v1alpha1",
             "kind": "TrainingJob",
             "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"image": "registry.example/train:1", "command": ["python", "train.py"]},
+            "spec": spec,
         }
     )
 

@@ -51,21 +51,6 @@ def world(tmp_path: Path) -> Iterator[World]:
     made.stop()
 
 
-def served_from(training_spec: str, name: str = "m") -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "mlops/v1alpha1",
-            "kind": "ModelDeployment",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {
-                "model": {"fromTraining": {"name": training_spec}},
-                "format": "sklearn",
-                "image": "registry.example/serve:1",
-            },
-        }
-    )
-
-
 def specs(*names: str) -> dict[str, str]:
     return {f"models/{name}.yaml": serving(name) for name in names}
 
@@ -181,10 +166,11 @@ def test_a_run_that_finishes_while_its_server_is_planned_is_not_missed(
 ) -> None:
     """The runs read for the training spec serve the serving spec planned after it: a Job that
     finishes in between must not leave the serving spec settled on what it did not read."""
-    trains = yaml.safe_load(training("t"))
-    trains["spec"]["output"] = {"uri": "s3://models/t/{run}/model.joblib"}
     world.repository.commit(
-        {"training/t.yaml": yaml.safe_dump(trains), "models/m.yaml": served_from("t")}
+        {
+            "training/t.yaml": training("t", output="s3://models/t/{run}/model.joblib"),
+            "models/m.yaml": serving("m", model={"fromTraining": {"name": "t"}}),
+        }
     )
     world.reconcile("start")
     assert world.cluster.names("Deployment") == []  # waits for a succeeded run
