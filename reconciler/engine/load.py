@@ -134,17 +134,17 @@ class Loader:
         """Make ``head`` the commit in force; the specs whose content changed."""
         state = self.state
         new_specs = {loaded.key: loaded for loaded in result.specs}
-        new_hashes = {
-            key: state.hashes[key]
-            if (old := state.specs.get(key)) is not None and old.spec is loaded.spec
-            else spec_hash(loaded.spec)
-            for key, loaded in new_specs.items()
-        }
-        changed = {
-            key
-            for key in set(new_specs) | set(state.specs)
-            if new_hashes.get(key) != state.hashes.get(key)
-        }
+        new_hashes: dict[SpecKey, str] = {}
+        changed = state.specs.keys() - new_specs.keys()
+        # One pass: an unchanged file's spec is the same object, so only new content is hashed.
+        for key, loaded in new_specs.items():
+            old = state.specs.get(key)
+            if old is not None and old.spec is loaded.spec:
+                new_hashes[key] = state.hashes[key]
+                continue
+            new_hashes[key] = content = spec_hash(loaded.spec)
+            if content != state.hashes.get(key):
+                changed.add(key)
         old_invalid = set(state.load.invalid) if state.load else set()
         changed |= old_invalid ^ set(result.invalid)
         changed |= set(result.invalid)

@@ -183,22 +183,30 @@ class _Placed:
 
     problems: tuple[SpecProblem, ...]  # of the file and of documents that name no spec
     named: tuple[rules.Named, ...]
-    # Per entry of ``named``: its document's own problems, and the spec when it has none.
-    documents: tuple[tuple[tuple[SpecProblem, ...], LoadedSpec | None], ...]
+    # Per entry of ``named``: the spec, when its document has no problem of its own.
+    specs: tuple[LoadedSpec | None, ...]
+    # Per position in ``named`` of a document with problems of its own: those problems.
+    own: tuple[tuple[int, tuple[SpecProblem, ...]], ...]
 
 
 def _placed(source: Source, outcome: _FileOutcome, default_namespace: str) -> _Placed:
-    named, documents = [], []
-    for doc in outcome.documents:
+    named, specs, own = [], [], []
+    for position, doc in enumerate(outcome.documents):
         key = SpecKey(doc.kind, doc.namespace or default_namespace, doc.name)
         spec = doc.resolved_spec(default_namespace)
         named.append(rules.Named(key, source.path, doc.marks, spec))
-        own = tuple(_stamped(doc.problems, source.path))
+        problems = tuple(_stamped(doc.problems, source.path))
+        if problems:
+            own.append((position, problems))
         loaded = (
-            None if own or spec is None else LoadedSpec(spec, source.path, doc.line, source.blob)
+            None
+            if problems or spec is None
+            else LoadedSpec(spec, source.path, doc.line, source.blob)
         )
-        documents.append((own, loaded))
-    return _Placed(tuple(_stamped(outcome.problems, source.path)), tuple(named), tuple(documents))
+        specs.append(loaded)
+    return _Placed(
+        tuple(_stamped(outcome.problems, source.path)), tuple(named), tuple(specs), tuple(own)
+    )
 
 
 class ParseCache:
@@ -396,32 +404,40 @@ def _load(
     limits: TenancyLimits | None = None,
 ) -> LoadResult:
     cache = cache if cache is not None else ParseCache()
+    # In file order, and documents come in line order: the specs need no sort of their own.
+    sources = sorted(sources, key=attrgetter("path"))
     problems = list(config_problems)
     named: list[rules.Named] = []
-    documents: list[tuple[tuple[SpecProblem, ...], LoadedSpec | None]] = []
+    loaded: list[LoadedSpec | None] = []  # per entry of ``named``
+    own: dict[int, tuple[SpecProblem, ...]] = {}  # per index of ``named``, when any
     for source in sources:
         if source.blob:
             placed = cache.placed(source, config.default_namespace)
         else:
             placed = _placed(source, _outcome(source.parse()), config.default_namespace)
-        problems.extend(placed.problems)
+        if placed.problems:
+            problems.extend(placed.problems)
+        for position, found in placed.own:
+            own[len(named) + position] = found
         named.extend(placed.named)
-        documents.extend(placed.documents)
+        loaded.extend(placed.specs)
     cache.retain(sources)
 
-    specs: list[LoadedSpec] = []
-    invalid: dict[SpecKey, list[SpecProblem]] = {}
+    # Most documents have no problem: only those with any are visited one by one.
     broken = rules.check(named, config, references, limits)
-    for index, (item, (own, loaded)) in enumerate(zip(named, documents, strict=True)):
-        found = [*own, *broken[index]] if index in broken else own
-        if found:
-            invalid.setdefault(item.key, []).extend(found)
-            problems.extend(found)
-        elif loaded is not None:
-            specs.append(loaded)
+    invalid: dict[SpecKey, list[SpecProblem]] = {}
+    for index in own.keys() | broken.keys():
+        found = [*own.get(index, ()), *broken.get(index, ())]
+        invalid.setdefault(named[index].key, []).extend(found)
+        problems.extend(found)
+    specs = [
+        spec
+        for index, spec in enumerate(loaded)
+        if spec is not None and (not broken or index not in broken)
+    ]
     return LoadResult(
         config=config,
-        specs=tuple(sorted(specs, key=attrgetter("file", "line"))),
+        specs=tuple(specs),
         problems=tuple(sorted(problems)),
         invalid={key: tuple(sorted(found)) for key, found in invalid.items()},
         failed_files=frozenset(problem.file for problem in problems),

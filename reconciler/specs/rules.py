@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from operator import attrgetter
 
 from reconciler.errors import SpecProblem
@@ -96,6 +97,23 @@ class Named:
     file: str
     marks: Mapping[FieldPath, Mark]
     spec: AnySpec | None = None
+
+    @cached_property
+    def references(self) -> tuple[tuple[FieldPath, ModelSource], ...]:
+        """The model sources that name another spec, with where they are written. Cached: the
+        loader keeps a file's Named while the file is unchanged, so a load of thousands of
+        specs reads the models of none but the changed."""
+        if not isinstance(self.spec, ModelDeployment):
+            return ()
+        spec = self.spec.spec
+        sources = [(_SOURCES[0], spec.model)]
+        if spec.canary is not None:
+            sources.append((_SOURCES[1], spec.canary.model))
+        return tuple(
+            (prefix, source)
+            for prefix, source in sources
+            if source.from_training is not None or source.from_pipeline is not None
+        )
 
 
 Sources = Sequence[tuple[str, TenancyLimits]]
@@ -325,19 +343,17 @@ def _gpus_per_repository(
 def _references(
     named: Sequence[Named], counts: Counter[SpecKey], found: dict[int, list[SpecProblem]]
 ) -> None:
+    referring = [(index, doc) for index, doc in enumerate(named) if doc.references]
+    if not referring:
+        return
     # A duplicated pipeline is invalid: like any invalid target, references to it wait.
     pipelines = {
         doc.key: doc.spec
         for doc in named
         if isinstance(doc.spec, Pipeline) and counts[doc.key] == 1
     }
-    for index, doc in enumerate(named):
-        if not isinstance(doc.spec, ModelDeployment):
-            continue
-        sources = [(_SOURCES[0], doc.spec.spec.model)]
-        if doc.spec.spec.canary is not None:
-            sources.append((_SOURCES[1], doc.spec.spec.canary.model))
-        for prefix, source in sources:
+    for index, doc in referring:
+        for prefix, source in doc.references:
             for path, message in _source_problems(doc.key.namespace, source, counts, pipelines):
                 found[index].append(_problem(doc, (*prefix, *path), message))
 

@@ -186,3 +186,31 @@ def test_only_the_directories_a_commit_changed_are_walked_again(
     assert after["serving/a.yaml"] is before["serving/a.yaml"]  # unchanged: not walked
     assert after["training/more.yml"] is not before["training/more.yml"]
     assert after["training/churn.yaml"].blob != before["training/churn.yaml"].blob
+
+
+def test_specs_come_in_file_then_line_order_from_a_commit_and_a_directory(
+    write_repo: Writer,
+) -> None:
+    # Paths that sort on the byte after "a": "-" < "." < "/" < "0", files and directories mixed.
+    def named(name: str) -> str:
+        return TRAINING.replace("churn-train", name)
+
+    root = write_repo(
+        {
+            "a0.yaml": named("last"),
+            "a.yaml": named("third") + "---\n" + named("fourth"),
+            "a/z.yaml": named("second"),
+            "a-b/y.yaml": named("first"),
+        }
+    )
+    repository = pygit2.init_repository(str(root))
+    _commit(repository, "specs")
+
+    for result in (load_commit(repository, "HEAD", ParseCache()), load_directory(root)):
+        assert [(loaded.file, loaded.key.name) for loaded in result.specs] == [
+            ("a-b/y.yaml", "first"),
+            ("a.yaml", "third"),
+            ("a.yaml", "fourth"),
+            ("a/z.yaml", "second"),
+            ("a0.yaml", "last"),
+        ]
