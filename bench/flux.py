@@ -149,33 +149,37 @@ class FluxControllers:
         (workdir / "storage").mkdir()
         self._logs = []
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        for name, extra in (
-            (
-                "source",
-                [
-                    f"--storage-path={workdir / 'storage'}",
-                    f"--storage-addr=127.0.0.1:{storage_port}",
-                    f"--storage-adv-addr=127.0.0.1:{storage_port}",
-                ],
-            ),
-            ("kustomize", ["--no-remote-bases=true"]),
-        ):
-            log = (workdir / f"{name}-controller.log").open("wb")
-            self._logs.append(log)
-            self.processes[name] = subprocess.Popen(
-                [
-                    str(home / "bin" / f"{name}-controller"),
-                    *common,
-                    *extra,
-                    f"--metrics-addr=127.0.0.1:{self.metrics[name]}",
-                    f"--health-addr=127.0.0.1:{self.health[name]}",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        cluster.call("POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
-        self._wait_ready(workdir)
+        try:
+            for name, extra in (
+                (
+                    "source",
+                    [
+                        f"--storage-path={workdir / 'storage'}",
+                        f"--storage-addr=127.0.0.1:{storage_port}",
+                        f"--storage-adv-addr=127.0.0.1:{storage_port}",
+                    ],
+                ),
+                ("kustomize", ["--no-remote-bases=true"]),
+            ):
+                log = (workdir / f"{name}-controller.log").open("wb")
+                self._logs.append(log)
+                self.processes[name] = subprocess.Popen(
+                    [
+                        str(home / "bin" / f"{name}-controller"),
+                        *common,
+                        *extra,
+                        f"--metrics-addr=127.0.0.1:{self.metrics[name]}",
+                        f"--health-addr=127.0.0.1:{self.health[name]}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            cluster.call("POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}})
+            self._wait_ready(workdir)
+        except BaseException:  # a SIGTERM too: no caller holds the controllers yet to stop them
+            self.stop()
+            raise
 
     def _wait_ready(self, workdir: Path, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout

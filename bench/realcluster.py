@@ -116,7 +116,11 @@ class RealCluster:
         found: list[str] = []
         reader = threading.Thread(target=lambda: found.append(stdout.readline()), daemon=True)
         reader.start()
-        reader.join(START_TIMEOUT)
+        try:
+            reader.join(START_TIMEOUT)
+        except BaseException:  # a SIGTERM too: no caller holds the cluster yet to stop it
+            self.stop()
+            raise
         if not found or not found[0].strip():
             self.stop()
             return ""

@@ -30,6 +30,7 @@ import platform
 import queue
 import resource
 import shutil
+import signal
 import ssl
 import statistics
 import subprocess
@@ -84,11 +85,15 @@ class SandboxProcess:
         self.process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, cwd=PROJECT
         )
-        deadline = time.monotonic() + 60
-        while b"stop with Ctrl-C" not in (workdir / "sandbox.log").read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the sandbox did not start; see {workdir / 'sandbox.log'}")
-            time.sleep(0.05)
+        try:
+            deadline = time.monotonic() + 60
+            while b"stop with Ctrl-C" not in (workdir / "sandbox.log").read_bytes():
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the sandbox did not start; see {workdir / 'sandbox.log'}")
+                time.sleep(0.05)
+        except BaseException:  # a SIGTERM too: no caller holds this process yet to stop it
+            self.stop()
+            raise
         config = yaml.safe_load(self.kubeconfig.read_text())
         cluster = config["clusters"][0]["cluster"]
         self.url = cluster["server"]
@@ -853,6 +858,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reconciler_process is not None:
         reconciler_process(args.reconciler_process)
         return 0
+    # A stopped run still stops what it started (clusters, Flux's controllers, the sandbox): the
+    # cleanup is in `finally` blocks, which a SIGTERM would skip.
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     if args.cluster == "real":
         return main_real(args)
     # Before the first write: the output file may be in the work tree being described.
