@@ -180,6 +180,11 @@ class Runtime:
             log.exception("controller failed")
 
 
+def terminating(obj: Obj) -> bool:
+    """Being deleted: what a controller must not bring back to life."""
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
 def condition(
     kind: str,
     status: str,

@@ -28,17 +28,13 @@ from reconciler_sandbox.controllers import Runtime
 from reconciler_sandbox.custom_workloads import custom_controllers
 from reconciler_sandbox.deletion import POLICIES, DeleteOptions, Deleter
 from reconciler_sandbox.discovery import Registry, ResourceType
+from reconciler_sandbox.jobs import JobController, PodController
 from reconciler_sandbox.openapi import OpenApi
 from reconciler_sandbox.rest import Api, WriteOptions
 from reconciler_sandbox.scale import Scales
 from reconciler_sandbox.store import DEFAULT_WINDOW, Store, dumps
 from reconciler_sandbox.tls import TlsUnavailable, make_certificate, server_context
-from reconciler_sandbox.workloads import (
-    DeploymentController,
-    HorizontalPodAutoscalerController,
-    JobController,
-    PodController,
-)
+from reconciler_sandbox.workloads import DeploymentController, HorizontalPodAutoscalerController
 
 log = structlog.get_logger("reconciler_sandbox")
 NOTICE = "this is a development sandbox, not a cluster: nothing here runs, and nothing persists"

@@ -38,7 +38,8 @@ from reconciler_sandbox.fieldset import (
     to_fields_v1,
     to_set,
 )
-from reconciler_sandbox.structural import Node, builtin_node, clone, crd_node
+from reconciler_sandbox.schemas import builtin_node, crd_node
+from reconciler_sandbox.structural import Node, clone
 
 Obj = dict[str, Any]
 Manager = tuple[str, str, str]  # (manager, operation, subresource)

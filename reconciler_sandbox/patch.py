@@ -17,7 +17,8 @@ from typing import Any
 import structlog
 
 from reconciler_sandbox.errors import StatusError
-from reconciler_sandbox.structural import Node, builtin_node, clone
+from reconciler_sandbox.schemas import builtin_node
+from reconciler_sandbox.structural import Node, clone
 
 log = structlog.get_logger("reconciler_sandbox")
 Obj = dict[str, Any]

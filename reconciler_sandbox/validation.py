@@ -16,18 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler_sandbox.errors import StatusError
+from reconciler_sandbox.schemas import DEFAULT_KUBERNETES_VERSION, builtin_node, crd_node
 from reconciler_sandbox.semantic import check_object
-from reconciler_sandbox.structural import (
-    DEFAULT_KUBERNETES_VERSION,
-    DROP,
-    Cause,
-    Node,
-    Walk,
-    builtin_node,
-    clone,
-    crd_node,
-    walk,
-)
+from reconciler_sandbox.structural import DROP, Cause, Node, Walk, clone, walk
 
 Obj = dict[str, Any]
 MODES = ("Strict", "Warn", "Ignore")

@@ -16,11 +16,8 @@ from reconciler.errors import NotServed
 from reconciler.render import render
 from reconciler.specs.models import Backend, ModelFormat, Runtime
 from reconciler_sandbox.custom_workloads import custom_controllers
-from reconciler_sandbox.workloads import (
-    DeploymentController,
-    HorizontalPodAutoscalerController,
-    JobController,
-)
+from reconciler_sandbox.jobs import JobController
+from reconciler_sandbox.workloads import DeploymentController, HorizontalPodAutoscalerController
 from tests.deploy.permissions import required
 from tests.render.support import (
     context,

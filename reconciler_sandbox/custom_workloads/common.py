@@ -1,6 +1,6 @@
 """What the simulated operators share: ownership, owned pods and the kubelet's last word.
 
-The sandbox's kubelet (``workloads.PodController``) starts every pod but ends only Job pods;
+The sandbox's kubelet (``jobs.PodController``) starts every pod but ends only Job pods;
 pods an operator creates directly are ended here, with the scenario's job rule.
 """
 
