@@ -1,8 +1,9 @@
 """A spec's timeline from the git log of its status file, in words.
 
 Each status commit that changed the file is one event: its time, the phase, the message, and
-what changed in between (runs started or finished, a model promoted, a failure). Reading the
-versions is the I/O edge (``versions``); turning them into lines is pure (``timeline``).
+what changed in between (runs started or finished, a model promoted, a canary step, a sweep
+trial, a failure). Reading the versions is the I/O edge (``versions``); turning them into lines
+is pure (``timeline``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pygit2
 
 from reconciler.phase import FAILING
 from reconciler.status.model import SpecStatus
+from reconciler.status.progress import event
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ def _events(old: SpecStatus | None, new: SpecStatus) -> list[str]:
             events.append(f"promoted: {what} {after.get('uri')}{source}")
         if after.get("promotion") == "PendingLoad" and before.get("promotion") != "PendingLoad":
             events.append(f"waits to load: {after.get('promotionMessage', '')}")
+    moved = event(old.extra if old is not None else None, new.extra)  # a canary step, a trial
+    if moved is not None:
+        events.append(moved)
     if new.phase in FAILING and (old is None or old.phase != new.phase):
         events.append(f"failure: {' '.join(new.message.split()) or new.phase}")
     return events

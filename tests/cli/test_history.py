@@ -66,3 +66,27 @@ def test_a_spec_without_a_status_file_exits_2(tmp_path, history):
     elsewhere = history("TrainingJob/train-fraud", "--repo", remote.url, "--namespace", "web")
     assert elsewhere.returncode == 2
     assert history("train-fraud", "--repo", remote.url).returncode == 2
+
+
+def test_timeline_tells_each_canary_step(tmp_path, history):
+    remote = StatusRemote(tmp_path)
+    model = {"uri": "s3://m/1"}
+    checks = [{"weight": 25, "verdict": "Passed"}, {"weight": 50, "verdict": "Passed"}]
+    steps = [
+        {"phase": "Progressing", "weight": 25, "step": 1, "canaryHash": "c1", "checks": []},
+        {"phase": "Progressing", "weight": 50, "step": 2, "canaryHash": "c1", "checks": checks[:1]},
+        {"phase": "Promoted", "weight": 100, "step": 2, "canaryHash": "c1", "checks": checks},
+    ]
+    for analysis in steps:
+        remote.write({SERVE: spec_status(Phase.READY, "serving", model=model, analysis=analysis)})
+
+    shown = history("ModelDeployment/fraud", "--repo", remote.url, "--namespace", "ml")
+
+    assert shown.returncode == 0, shown.stderr
+    events = [line.strip() for line in shown.stdout.splitlines() if line.startswith("    ")]
+    assert events == [
+        "promoted: model s3://m/1",
+        "canary analysis started at 25%",
+        "canary 25% -> 50%",
+        "canary 50% -> 100%, promoted after 2 checks",
+    ]
