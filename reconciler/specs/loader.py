@@ -426,7 +426,7 @@ def _load(
     # Most documents have no problem: only those with any are visited one by one.
     broken = rules.check(named, config, references, limits)
     invalid: dict[SpecKey, list[SpecProblem]] = {}
-    for index in own.keys() | broken.keys():
+    for index in sorted(own.keys() | broken.keys()):
         found = [*own.get(index, ()), *broken.get(index, ())]
         invalid.setdefault(named[index].key, []).extend(found)
         problems.extend(found)
